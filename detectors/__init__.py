@@ -1,0 +1,171 @@
+"""The detector zoo: one registry, one factory, one contract (see :mod:`harness.detectors._base`).
+
+Adding a detector: write ``detectors/<key>.py`` with a builder decorated by
+``@register_detector("<key>")`` and add one ``DETECTORS.register_lazy`` line below (its description
+is what ``harness ls detectors`` prints without importing torch or timm). The conformance tests
+pick it up from the registry.
+
+This ``__init__`` must stay import-light: torch is imported only when a detector is built.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.registry import Registry, RegistryError
+
+if TYPE_CHECKING:
+    from harness.detectors._base import Detector
+
+DETECTORS: Registry[Callable[..., Detector]] = Registry("detector")
+register_detector = DETECTORS.register
+
+_P = "harness.detectors."
+DETECTORS.register_lazy("cnn", _P + "cnn", "The seeds' custom CNN: 3x(conv3x3+ReLU+maxpool), dense 256, dropout, one logit")
+DETECTORS.register_lazy("meso4", _P + "meso4", "Meso-4 (Afchar et al., WIFS 2018); imports the authors' Keras weights")
+DETECTORS.register_lazy("mesoinception4", _P + "mesoinception4", "MesoInception-4 (Afchar et al., WIFS 2018): dilated inception blocks + Meso-4 tail")
+DETECTORS.register_lazy("xception", _P + "xception", "Xception (timm legacy_xception), the FaceForensics++ baseline (Rossler et al., 2019)")
+DETECTORS.register_lazy("resnet50", _P + "resnet50", "ResNet-50 (He et al., 2016; timm) with a linear real/fake head")
+DETECTORS.register_lazy("efficientnet_b1", _P + "efficientnet", "EfficientNet-B1 (Tan & Le, 2019; timm), 240x240")
+DETECTORS.register_lazy("efficientnet_b3", _P + "efficientnet", "EfficientNet-B3 (Tan & Le, 2019; timm), 300x300")
+DETECTORS.register_lazy("efficientnet_b4", _P + "efficientnet", "EfficientNet-B4 (Tan & Le, 2019; timm), 380x380, as in the DFDC top entries")
+DETECTORS.register_lazy("vgg16", _P + "vgg16", "VGG16 features + the seed's dense head (GAP -> 256 -> 128 -> 64 -> 1)")
+DETECTORS.register_lazy("cnn_lstm", _P + "cnn_lstm", "Clip detector: per-frame CNN features -> LSTM (default ResNeXt50-32x4d + 1 LSTM layer)")
+
+MESONET_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "mesonet"
+MESONET_WEIGHTS = {
+    "Meso4_DF": "meso4",
+    "Meso4_F2F": "meso4",
+    "MesoInception_DF": "mesoinception4",
+    "MesoInception_F2F": "mesoinception4",
+}
+
+
+def resolve_checkpoint(checkpoint: str | os.PathLike[str]) -> Path:
+    """Turn ``mesonet:Meso4_DF`` into the shipped file; other values are paths."""
+    text = os.fspath(checkpoint)
+    if text.startswith("mesonet:"):
+        key = text.split(":", 1)[1].removesuffix(".h5")
+        if key not in MESONET_WEIGHTS:
+            raise RegistryError(
+                f"unknown shipped MesoNet weights {text!r}; available: "
+                + ", ".join(f"mesonet:{k}" for k in MESONET_WEIGHTS)
+            )
+        return MESONET_WEIGHTS_DIR / f"{key}.h5"
+    return Path(text).expanduser()
+
+
+def _check_overrides(name: str, builder: Callable[..., Any], overrides: dict[str, Any]) -> None:
+    import difflib
+
+    params = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = sorted(params)
+    for key in overrides:
+        if key not in params:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"detector {name!r} has no option {key!r}.{hint} Options: {', '.join(known)}"
+            )
+
+
+def create_detector(
+    name: str,
+    checkpoint: str | os.PathLike[str] | None = None,
+    **overrides: Any,
+) -> Detector:
+    """Build detector ``name`` (in eval mode) and, given a checkpoint, load its weights.
+
+    ``overrides`` are the builder's options (``input_size``, ``backbone``, ``hidden_size``, ...).
+    ``checkpoint`` is a harness checkpoint file, a Keras MesoNet ``.h5`` file, or a shipped alias
+    such as ``mesonet:Meso4_DF``. A checkpoint of another architecture or input spec is refused
+    with an error naming both. Nothing is ever downloaded.
+    """
+    from harness.checkpoint import CheckpointError, load_checkpoint
+
+    builder = DETECTORS.get(name)
+    _check_overrides(name, builder, overrides)
+    if checkpoint is None:
+        model = _build(name, builder, overrides)
+        return model.eval()
+
+    path = resolve_checkpoint(checkpoint)
+    if path.suffix.lower() in (".h5", ".hdf5", ".keras"):
+        model = _build(name, builder, overrides)
+        loader = getattr(model, "load_keras_h5", None)
+        if loader is None:
+            raise CheckpointError(
+                f"{path} is a Keras HDF5 file; only the MesoNet family (meso4, mesoinception4) "
+                f"imports Keras weights, not {name!r}"
+            )
+        loader(path)
+        model.checkpoint_path = path
+        return model.eval()
+
+    ckpt = load_checkpoint(path)
+    if ckpt.detector != name:
+        raise CheckpointError(
+            f"checkpoint {path} holds a {ckpt.detector!r} detector "
+            f"({_spec_text(ckpt.spec)}), but {name!r} was requested: "
+            f"use --detector {ckpt.detector} or another checkpoint"
+        )
+    model = _build(name, builder, {**ckpt.overrides, **overrides})
+    built = model.spec.to_dict()
+    if built != ckpt.spec:
+        diff = ", ".join(
+            f"{k}: checkpoint {ckpt.spec.get(k)!r} vs requested {built.get(k)!r}"
+            for k in sorted(set(built) | set(ckpt.spec))
+            if built.get(k) != ckpt.spec.get(k)
+        )
+        raise CheckpointError(f"checkpoint {path} does not match the requested {name!r}: {diff}")
+    try:
+        model.load_state_dict(ckpt.state_dict, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"checkpoint {path} ({_spec_text(ckpt.spec)}, options {ckpt.overrides}) does not fit "
+            f"{name!r} built with options {model.build_overrides}: "
+            f"{str(exc).splitlines()[0]}"
+        ) from exc
+    model.checkpoint_path = path
+    model.checkpoint_meta = ckpt.meta
+    return model.eval()
+
+
+def _build(name: str, builder: Callable[..., Detector], overrides: dict[str, Any]) -> Detector:
+    model = builder(**overrides)
+    if model.spec.name != name:
+        raise RuntimeError(f"builder for {name!r} returned a detector named {model.spec.name!r}")
+    model.build_overrides = dict(overrides)
+    model.checkpoint_path = None
+    model.checkpoint_meta = {}
+    return model
+
+
+def _spec_text(spec: dict[str, Any]) -> str:
+    size = "x".join(str(v) for v in spec.get("input_size", []))
+    return f"{spec.get('name')}, {spec.get('kind')}, {size}"
+
+
+def __getattr__(attr: str) -> Any:
+    # Lazy re-exports of the contract types, so `from harness.detectors import Detector` works
+    # without making `import harness.detectors` pay for torch.
+    if attr in ("Detector", "FrameDetector", "DetectorSpec"):
+        from harness.detectors import _base
+
+        return getattr(_base, attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+__all__ = [
+    "DETECTORS",
+    "MESONET_WEIGHTS",
+    "create_detector",
+    "register_detector",
+    "resolve_checkpoint",
+]

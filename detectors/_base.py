@@ -1,0 +1,203 @@
+"""The detector contract: ``[0,1]`` RGB face crops in, ``(N, 2)`` logits ``[real, fake]`` out.
+
+Every detector in the zoo (and every model a researcher brings) is a :class:`Detector`:
+
+* input ``(N, 3, H, W)`` for ``kind="frame"``, ``(N, T, 3, H, W)`` for ``kind="clip"``, float in
+  ``[0, 1]``, ``(H, W) == spec.input_size``;
+* mean/std normalization happens inside, from non-persistent buffers, so attacks work in pixel
+  space and an ``eps`` means the same thing for every detector;
+* a head with one output ``z`` (the fake logit) is returned as ``[0, z]``: softmax then equals
+  ``sigmoid(z)`` and cross-entropy attacks get a real gradient (with a single logit,
+  cross-entropy over one class has an exactly zero gradient).
+
+Input range: ``forward`` rejects values outside ``[0, 1]`` (and NaN) with a ``ValueError`` while
+``check_range`` is true (the default). That check costs one device-to-host sync per call, so an
+attack that has already validated its input may switch it off for its inner loop with
+``with detector.range_check(False): ...``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+NO_NORM_MEAN = (0.0, 0.0, 0.0)
+NO_NORM_STD = (1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """What a detector expects; travels with every checkpoint and result."""
+
+    name: str
+    kind: Literal["frame", "clip"]
+    input_size: tuple[int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    reference: str
+    frames_per_clip: int | None = None
+
+    def __post_init__(self) -> None:
+        # Normalize sequences (YAML/JSON give lists) to tuples so specs compare and hash.
+        object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        if self.kind not in ("frame", "clip"):
+            raise ValueError(f"spec.kind must be 'frame' or 'clip', got {self.kind!r}")
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise ValueError(f"spec.input_size must be (H, W) > 0, got {self.input_size}")
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ValueError(f"spec.mean/std must be 3 values with std > 0: {self.mean} {self.std}")
+        if self.kind == "clip" and not (self.frames_per_clip and self.frames_per_clip > 0):
+            raise ValueError("a clip detector's spec needs frames_per_clip > 0")
+        if self.kind == "frame" and self.frames_per_clip is not None:
+            raise ValueError("a frame detector's spec has frames_per_clip=None")
+        if not self.reference:
+            raise ValueError("spec.reference (paper or seed) must not be empty")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (tuples become lists)."""
+        d = asdict(self)
+        for key in ("input_size", "mean", "std"):
+            d[key] = list(d[key])
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DetectorSpec:
+        return cls(**data)
+
+    def describe(self) -> str:
+        h, w = self.input_size
+        clip = f", {self.frames_per_clip} frames/clip" if self.kind == "clip" else ""
+        return f"{self.name} ({self.kind}, {h}x{w}{clip}, mean={self.mean}, std={self.std})"
+
+
+class Detector(nn.Module):
+    """Base class: validates input, normalizes, calls :meth:`logits`, pads a single logit.
+
+    Subclasses implement :meth:`logits` on normalized input and return ``(N, 1)`` (fake logit)
+    or ``(N, 2)`` (``[real, fake]``).
+    """
+
+    def __init__(self, spec: DetectorSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.check_range = True
+        # Set by create_detector so that a checkpoint can rebuild the same architecture.
+        self.build_overrides: dict[str, Any] = {}
+        self.checkpoint_path: Any = None  # set by create_detector when weights were loaded
+        self.checkpoint_meta: dict[str, Any] = {}
+        self.register_buffer("mean", torch.tensor(spec.mean).view(3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std).view(3, 1, 1), persistent=False)
+
+    # -- contract -----------------------------------------------------------------------------
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` in [0,1] RGB, ``(N,3,H,W)`` or ``(N,T,3,H,W)`` -> ``(N,2)`` logits [real, fake]."""
+        self.validate_input(x, check_range=self.check_range)
+        z = self.logits((x - self.mean) / self.std)
+        if z.ndim != 2 or z.shape[0] != x.shape[0] or z.shape[1] not in (1, 2):
+            raise RuntimeError(f"{self.spec.name}: logits() returned {tuple(z.shape)}, not (N,1|2)")
+        if z.shape[1] == 1:
+            z = torch.cat([torch.zeros_like(z), z], dim=1)
+        return z
+
+    def logits(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- input checks -------------------------------------------------------------------------
+    def validate_input(self, x: Tensor, check_range: bool = True) -> None:
+        """Raise a clear error for a wrong dtype, layout, size or (optionally) value range."""
+        spec = self.spec
+        layout = "(N,3,H,W)" if spec.kind == "frame" else "(N,T,3,H,W)"
+        if not isinstance(x, Tensor) or not x.is_floating_point():
+            kind = x.dtype if isinstance(x, Tensor) else type(x).__name__
+            raise TypeError(f"{spec.name} expects a float tensor {layout} in [0,1], got {kind}")
+        ndim = 4 if spec.kind == "frame" else 5
+        if x.ndim != ndim or x.shape[-3] != 3:
+            raise ValueError(
+                f"{spec.name} is a {spec.kind} detector and expects {layout} RGB input, "
+                f"got shape {tuple(x.shape)}"
+            )
+        if tuple(x.shape[-2:]) != spec.input_size:
+            h, w = spec.input_size
+            raise ValueError(
+                f"{spec.name} expects {h}x{w} crops, got {x.shape[-2]}x{x.shape[-1]}: resize "
+                f"to detector.spec.input_size (or build it with input_size=...)"
+            )
+        if check_range and x.numel():
+            lo, hi = torch.aminmax(x.detach())
+            lo_v, hi_v = float(lo), float(hi)
+            if not (lo_v >= 0.0 and hi_v <= 1.0):  # also catches NaN
+                raise ValueError(
+                    f"{spec.name} expects pixel values in [0,1], got range [{lo_v:.4g}, "
+                    f"{hi_v:.4g}]: divide uint8 images by 255 and do not normalize them yourself "
+                    "(normalization is inside the detector)"
+                )
+
+    @contextlib.contextmanager
+    def range_check(self, enabled: bool) -> Iterator[None]:
+        """Temporarily switch the per-call [0,1] check (one host sync per call) on or off."""
+        previous = self.check_range
+        self.check_range = enabled
+        try:
+            yield
+        finally:
+            self.check_range = previous
+
+
+class FrameDetector(Detector):
+    """A frame detector made of a ``trunk`` (image -> ``(N, F)`` features) and a ``head``.
+
+    The split lets a clip detector (CNN-LSTM) reuse any frame detector's trunk as its backbone.
+    """
+
+    def __init__(self, spec: DetectorSpec, trunk: nn.Module, head: nn.Module, num_features: int):
+        super().__init__(spec)
+        self.trunk = trunk
+        self.head = head
+        self.num_features = num_features
+
+    def features(self, x: Tensor) -> Tensor:
+        """Normalized ``(N,3,H,W)`` -> ``(N, num_features)``."""
+        return self.trunk(x)
+
+    def logits(self, x: Tensor) -> Tensor:
+        return self.head(self.trunk(x))
+
+
+def dense_head(num_features: int, hidden: tuple[int, ...], num_logits: int, dropout: float) -> nn.Sequential:
+    """``num_features -> hidden... -> num_logits`` with ReLU, dropout after the first dense layer."""
+    layers: list[nn.Module] = []
+    width = num_features
+    for i, h in enumerate(hidden):
+        layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
+        if i == 0 and dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    if not hidden and dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(width, num_logits))
+    return nn.Sequential(*layers)
+
+
+def check_num_logits(num_logits: int) -> int:
+    if num_logits not in (1, 2):
+        raise ValueError(f"num_logits must be 1 (fake logit, padded to [0, z]) or 2, got {num_logits}")
+    return num_logits
+
+
+def as_size(input_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """Accept ``224`` or ``(224, 224)``."""
+    if isinstance(input_size, int):
+        return (input_size, input_size)
+    size = tuple(int(v) for v in input_size)
+    if len(size) != 2:
+        raise ValueError(f"input_size must be an int or (H, W), got {input_size!r}")
+    return size  # type: ignore[return-value]

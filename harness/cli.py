@@ -1,0 +1,117 @@
+"""The ``harness`` command: a thin layer over the library.
+
+Import-light on purpose: ``harness --help`` and ``harness ls ...`` never import torch, timm, ART,
+facenet-pytorch or PyAV; each subcommand imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from harness.version import package_version
+
+_REGISTRIES = {
+    "detectors": "harness.detectors:DETECTORS",
+    "attacks": "harness.attacks:ATTACKS",
+    "datasets": "harness.datasets:DATASETS",
+}
+
+
+def _registry(kind: str) -> Any:
+    import importlib
+
+    module, _, attr = _REGISTRIES[kind].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    """Print each registered component with its one-line description."""
+    registry = _registry(args.kind)
+    rows = registry.describe()
+    if not rows:
+        print(f"no {args.kind} registered yet")
+        return 0
+    width = max(len(name) for name, _ in rows)
+    for name, description in rows:
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    """Build a detector (optionally from a checkpoint) and print its spec and size."""
+    from harness.config import parse_sets
+    from harness.detectors import create_detector
+
+    options = parse_sets(args.option or [])
+    model = create_detector(args.detector, checkpoint=args.checkpoint, **options)
+    spec = model.spec
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"detector     {spec.name}")
+    print(f"kind         {spec.kind}")
+    print(f"input        {'(N,T,3,H,W)' if spec.kind == 'clip' else '(N,3,H,W)'} in [0,1], "
+          f"H x W = {spec.input_size[0]} x {spec.input_size[1]}")
+    if spec.frames_per_clip:
+        print(f"frames/clip  {spec.frames_per_clip}")
+    print(f"mean / std   {spec.mean} / {spec.std}")
+    print(f"parameters   {n_params:,}")
+    print(f"reference    {spec.reference}")
+    if model.build_overrides:
+        print(f"options      {model.build_overrides}")
+    if model.checkpoint_path is not None:
+        from harness.checkpoint import sha256_file
+
+        print(f"checkpoint   {model.checkpoint_path} (sha256 {sha256_file(model.checkpoint_path)[:16]}...)")
+        for key, value in sorted(model.checkpoint_meta.items()):
+            print(f"  {key:<11} {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Deepfake-detector robustness harness: evaluate detectors clean and under attack.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p_ls = sub.add_parser("ls", help="list registered detectors, attacks or datasets")
+    p_ls.add_argument("kind", choices=sorted(_REGISTRIES), help="what to list")
+    p_ls.set_defaults(func=cmd_ls)
+
+    p_desc = sub.add_parser(
+        "describe", help="build a detector and print its input spec, size and checkpoint facts"
+    )
+    p_desc.add_argument("detector", help="detector name (see `harness ls detectors`)")
+    p_desc.add_argument(
+        "--checkpoint", help="harness checkpoint, Keras MesoNet .h5, or mesonet:Meso4_DF-style alias"
+    )
+    p_desc.add_argument(
+        "-o", "--option", action="append", metavar="KEY=VALUE",
+        help="builder option, e.g. -o input_size=[64,64] -o backbone=xception (repeatable)",
+    )
+    p_desc.set_defaults(func=cmd_describe)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``harness`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (KeyError, ValueError, TypeError, FileNotFoundError) as exc:
+        # Expected user errors (unknown names, bad options, bad checkpoints): one clear line.
+        # HARNESS_DEBUG=1 shows the traceback instead.
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"harness: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
