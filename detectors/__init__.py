@@ -25,16 +25,44 @@ DETECTORS: Registry[Callable[..., Detector]] = Registry("detector")
 register_detector = DETECTORS.register
 
 _P = "harness.detectors."
-DETECTORS.register_lazy("cnn", _P + "cnn", "The seeds' custom CNN: 3x(conv3x3+ReLU+maxpool), dense 256, dropout, one logit")
-DETECTORS.register_lazy("meso4", _P + "meso4", "Meso-4 (Afchar et al., WIFS 2018); imports the authors' Keras weights")
-DETECTORS.register_lazy("mesoinception4", _P + "mesoinception4", "MesoInception-4 (Afchar et al., WIFS 2018): dilated inception blocks + Meso-4 tail")
-DETECTORS.register_lazy("xception", _P + "xception", "Xception (timm legacy_xception), the FaceForensics++ baseline (Rossler et al., 2019)")
-DETECTORS.register_lazy("resnet50", _P + "resnet50", "ResNet-50 (He et al., 2016; timm) with a linear real/fake head")
-DETECTORS.register_lazy("efficientnet_b1", _P + "efficientnet", "EfficientNet-B1 (Tan & Le, 2019; timm), 240x240")
-DETECTORS.register_lazy("efficientnet_b3", _P + "efficientnet", "EfficientNet-B3 (Tan & Le, 2019; timm), 300x300")
-DETECTORS.register_lazy("efficientnet_b4", _P + "efficientnet", "EfficientNet-B4 (Tan & Le, 2019; timm), 380x380, as in the DFDC top entries")
-DETECTORS.register_lazy("vgg16", _P + "vgg16", "VGG16 features + the seed's dense head (GAP -> 256 -> 128 -> 64 -> 1)")
-DETECTORS.register_lazy("cnn_lstm", _P + "cnn_lstm", "Clip detector: per-frame CNN features -> LSTM (default ResNeXt50-32x4d + 1 LSTM layer)")
+DETECTORS.register_lazy(
+    "cnn", _P + "cnn", "The seeds' custom CNN: 3x(conv3x3+ReLU+maxpool), dense 256, dropout, one logit"
+)
+DETECTORS.register_lazy(
+    "meso4", _P + "meso4", "Meso-4 (Afchar et al., WIFS 2018); imports the authors' Keras weights"
+)
+DETECTORS.register_lazy(
+    "mesoinception4",
+    _P + "mesoinception4",
+    "MesoInception-4 (Afchar et al., WIFS 2018): dilated inception blocks + Meso-4 tail",
+)
+DETECTORS.register_lazy(
+    "xception",
+    _P + "xception",
+    "Xception (timm legacy_xception), the FaceForensics++ baseline (Rossler et al., 2019)",
+)
+DETECTORS.register_lazy(
+    "resnet50", _P + "resnet50", "ResNet-50 (He et al., 2016; timm) with a linear real/fake head"
+)
+DETECTORS.register_lazy(
+    "efficientnet_b1", _P + "efficientnet", "EfficientNet-B1 (Tan & Le, 2019; timm), 240x240"
+)
+DETECTORS.register_lazy(
+    "efficientnet_b3", _P + "efficientnet", "EfficientNet-B3 (Tan & Le, 2019; timm), 300x300"
+)
+DETECTORS.register_lazy(
+    "efficientnet_b4",
+    _P + "efficientnet",
+    "EfficientNet-B4 (Tan & Le, 2019; timm), 380x380, as in the DFDC top entries",
+)
+DETECTORS.register_lazy(
+    "vgg16", _P + "vgg16", "VGG16 features + the seed's dense head (GAP -> 256 -> 128 -> 64 -> 1)"
+)
+DETECTORS.register_lazy(
+    "cnn_lstm",
+    _P + "cnn_lstm",
+    "Clip detector: per-frame CNN features -> LSTM (default ResNeXt50-32x4d + 1 LSTM layer)",
+)
 
 MESONET_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "mesonet"
 MESONET_WEIGHTS = {
@@ -70,9 +98,7 @@ def _check_overrides(name: str, builder: Callable[..., Any], overrides: dict[str
         if key not in params:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise TypeError(
-                f"detector {name!r} has no option {key!r}.{hint} Options: {', '.join(known)}"
-            )
+            raise TypeError(f"detector {name!r} has no option {key!r}.{hint} Options: {', '.join(known)}")
 
 
 def create_detector(
@@ -155,7 +181,7 @@ def _spec_text(spec: dict[str, Any]) -> str:
 def __getattr__(attr: str) -> Any:
     # Lazy re-exports of the contract types, so `from harness.detectors import Detector` works
     # without making `import harness.detectors` pay for torch.
-    if attr in ("Detector", "FrameDetector", "DetectorSpec"):
+    if attr in ("Detector", "FrameDetector", "DetectorSpec", "wrap_model"):
         from harness.detectors import _base
 
         return getattr(_base, attr)

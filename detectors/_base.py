@@ -201,3 +201,43 @@ def as_size(input_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     if len(size) != 2:
         raise ValueError(f"input_size must be an int or (H, W), got {input_size!r}")
     return size  # type: ignore[return-value]
+
+
+class WrappedDetector(Detector):
+    """Any ``nn.Module`` mapping normalized input to ``(N, 1)`` or ``(N, 2)`` logits."""
+
+    def __init__(self, spec: DetectorSpec, model: nn.Module) -> None:
+        super().__init__(spec)
+        self.model = model
+
+    def logits(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+
+def wrap_model(
+    model: nn.Module,
+    *,
+    name: str,
+    input_size: int | tuple[int, int],
+    mean: tuple[float, float, float] = NO_NORM_MEAN,
+    std: tuple[float, float, float] = NO_NORM_STD,
+    kind: Literal["frame", "clip"] = "frame",
+    frames_per_clip: int | None = None,
+    reference: str = "user-supplied model",
+) -> Detector:
+    """Put a researcher's own model behind the detector contract.
+
+    ``model`` receives input already normalized with ``mean``/``std`` (``(N,3,H,W)``, or
+    ``(N,T,3,H,W)`` for ``kind="clip"``) and returns ``(N, 1)`` fake logits or ``(N, 2)``
+    ``[real, fake]`` logits. Return logits, not probabilities: attacks need them.
+    """
+    spec = DetectorSpec(
+        name=name,
+        kind=kind,
+        input_size=as_size(input_size),
+        mean=mean,
+        std=std,
+        frames_per_clip=frames_per_clip,
+        reference=reference,
+    )
+    return WrappedDetector(spec, model)

@@ -84,15 +84,15 @@ class MesoNet(FrameDetector):
         if self.head[-1].out_features != 1:
             raise CheckpointError(f"{path}: the Keras MesoNet has one output; build with num_logits=1")
         with torch.no_grad():
-            for module, w in zip(convs, layers["conv2d"]):
+            for module, w in zip(convs, layers["conv2d"], strict=True):
                 _copy(module.weight, w["kernel"].transpose(3, 2, 0, 1), path, "conv kernel")
                 _copy(module.bias, w["bias"], path, "conv bias")
-            for module, w in zip(bns, layers["batch_normalization"]):
+            for module, w in zip(bns, layers["batch_normalization"], strict=True):
                 _copy(module.weight, w["gamma"], path, "batch-norm gamma")
                 _copy(module.bias, w["beta"], path, "batch-norm beta")
                 _copy(module.running_mean, w["moving_mean"], path, "batch-norm mean")
                 _copy(module.running_var, w["moving_variance"], path, "batch-norm variance")
-            for module, w in zip(denses, layers["dense"]):
+            for module, w in zip(denses, layers["dense"], strict=True):
                 _copy(module.weight, w["kernel"].T, path, "dense kernel")
                 _copy(module.bias, w["bias"], path, "dense bias")
             last = denses[-1]
@@ -123,7 +123,9 @@ def read_keras_h5(path: Path) -> dict[str, list[dict[str, np.ndarray]]]:
     except OSError as exc:
         raise CheckpointError(f"{path} is not a readable HDF5 file ({exc}); re-download it") from exc
     out: dict[str, list[tuple[int, dict[str, np.ndarray]]]] = {
-        "conv2d": [], "batch_normalization": [], "dense": []
+        "conv2d": [],
+        "batch_normalization": [],
+        "dense": [],
     }
     with f:
         root = f["model_weights"] if "model_weights" in f else f

@@ -38,7 +38,7 @@ def load_backbone_weights(module: nn.Module, path: str | os.PathLike[str], what:
     own = module.state_dict()
     for prefix in _PREFIXES:  # tolerate DataParallel / wrapper prefixes
         if not any(k in own for k in source) and all(k.startswith(prefix) for k in source):
-            source = {k[len(prefix):]: v for k, v in source.items()}
+            source = {k[len(prefix) :]: v for k, v in source.items()}
     fitted = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
     missing = [k for k in own if k not in fitted and not k.endswith("num_batches_tracked")]
     if missing:

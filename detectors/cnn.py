@@ -9,7 +9,14 @@ from __future__ import annotations
 from torch import nn
 
 from harness.detectors import register_detector
-from harness.detectors._base import NO_NORM_MEAN, NO_NORM_STD, DetectorSpec, FrameDetector, as_size, check_num_logits
+from harness.detectors._base import (
+    NO_NORM_MEAN,
+    NO_NORM_STD,
+    DetectorSpec,
+    FrameDetector,
+    as_size,
+    check_num_logits,
+)
 
 
 @register_detector("cnn")

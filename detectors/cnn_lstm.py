@@ -125,6 +125,12 @@ def cnn_lstm(
         ),
     )
     return CNNLSTM(
-        spec, trunk, num_features, int(hidden_size), int(num_layers), bool(bidirectional),
-        float(dropout), num_logits,
+        spec,
+        trunk,
+        num_features,
+        int(hidden_size),
+        int(num_layers),
+        bool(bidirectional),
+        float(dropout),
+        num_logits,
     )

@@ -27,4 +27,6 @@ def meso4(
     )
     h, w = pooled_size(size, (2, 2, 2, 4))
     num_features = 16 * h * w
-    return MesoNet(meso_spec("meso4", size), trunk, meso_head(num_features, num_logits, dropout), num_features)
+    return MesoNet(
+        meso_spec("meso4", size), trunk, meso_head(num_features, num_logits, dropout), num_features
+    )

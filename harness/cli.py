@@ -52,8 +52,10 @@ def cmd_describe(args: argparse.Namespace) -> int:
     n_params = sum(p.numel() for p in model.parameters())
     print(f"detector     {spec.name}")
     print(f"kind         {spec.kind}")
-    print(f"input        {'(N,T,3,H,W)' if spec.kind == 'clip' else '(N,3,H,W)'} in [0,1], "
-          f"H x W = {spec.input_size[0]} x {spec.input_size[1]}")
+    print(
+        f"input        {'(N,T,3,H,W)' if spec.kind == 'clip' else '(N,3,H,W)'} in [0,1], "
+        f"H x W = {spec.input_size[0]} x {spec.input_size[1]}"
+    )
     if spec.frames_per_clip:
         print(f"frames/clip  {spec.frames_per_clip}")
     print(f"mean / std   {spec.mean} / {spec.std}")
@@ -90,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", help="harness checkpoint, Keras MesoNet .h5, or mesonet:Meso4_DF-style alias"
     )
     p_desc.add_argument(
-        "-o", "--option", action="append", metavar="KEY=VALUE",
+        "-o",
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
         help="builder option, e.g. -o input_size=[64,64] -o backbone=xception (repeatable)",
     )
     p_desc.set_defaults(func=cmd_describe)

@@ -147,7 +147,7 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
             return tuple(_coerce(args[0], v, where) for v in value)
         if args and len(args) != len(value):
             raise ConfigError(f"{where}: expected {len(args)} values, got {value!r}")
-        return tuple(_coerce(a, v, where) for a, v in zip(args, value)) if args else tuple(value)
+        return tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=True)) if args else tuple(value)
     if hint is float:
         if isinstance(value, str) and _FRACTION.match(value):
             return parse_value(value)

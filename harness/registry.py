@@ -76,8 +76,7 @@ class Registry(Generic[T]):
         if entry is not None and entry.obj is not None and entry.obj is not obj:
             where = getattr(entry.obj, "__module__", "?")
             raise RegistryError(
-                f"duplicate {self.kind} name {name!r}: already registered by {where}; "
-                "choose another name"
+                f"duplicate {self.kind} name {name!r}: already registered by {where}; choose another name"
             )
         desc = description or (entry.description if entry else "") or _first_line(obj.__doc__)
         if entry is None:

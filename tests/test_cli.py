@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.detectors import DETECTORS
+
+HEAVY = ("torch", "timm", "art", "facenet_pytorch", "av", "cv2", "torchattacks")
+
+
+@pytest.mark.parametrize("kind", ["detectors", "attacks", "datasets"])
+def test_ls_imports_no_heavy_library(kind: str, tmp_path: Path) -> None:
+    code = (
+        "import io, json, sys, contextlib\n"
+        "from harness.cli import main\n"
+        "buf = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buf):\n"
+        f"    rc = main(['ls', '{kind}'])\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "print(json.dumps({'rc': rc, 'out': buf.getvalue(), 'heavy': heavy}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    result = json.loads(out.stdout)
+    assert result["rc"] == 0
+    assert result["heavy"] == []
+    if kind == "detectors":
+        listed = [line.split()[0] for line in result["out"].splitlines()]
+        assert listed == DETECTORS.names()
+
+
+def test_console_script_lists_all_ten_detectors() -> None:
+    exe = Path(sys.executable).with_name("harness")
+    out = subprocess.run([str(exe), "ls", "detectors"], capture_output=True, text=True, check=True)
+    names = {line.split()[0] for line in out.stdout.splitlines()}
+    assert len(names) == 10 and "xception" in names and "cnn_lstm" in names
+
+
+def test_unknown_detector_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["describe", "resnet5O"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown detector 'resnet5O'" in err and "Did you mean 'resnet50'" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_option_names_the_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["describe", "cnn", "-o", "inpt_size=64"]) == 2
+    err = capsys.readouterr().err
+    assert "no option 'inpt_size'" in err and "Did you mean 'input_size'" in err
+
+
+def test_describe_prints_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["describe", "meso4", "--checkpoint", "mesonet:Meso4_DF"]) == 0
+    out = capsys.readouterr().out
+    assert "256 x 256" in out and "Afchar" in out and "Meso4_DF.h5" in out
