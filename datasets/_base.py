@@ -97,6 +97,7 @@ class DatasetAdapter:
 
     name: ClassVar[str] = ""
     protocols: ClassVar[tuple[str, ...]] = ("random",)
+    needs_root: ClassVar[bool] = True  # False: the adapter can make its own data (synthetic)
 
     def __init__(self, root: str | os.PathLike[str], **options: Any) -> None:
         self.root = Path(root).expanduser()

@@ -305,6 +305,14 @@ def check_disjoint(manifest: Manifest) -> None:
         seen[r.video_id] = r.split
         if group_split.setdefault(r.group, r.split) != r.split:
             raise DatasetError(f"leak: group {r.group!r} is in both {group_split[r.group]!r} and {r.split!r}")
+    if manifest.protocol == "official":
+        test_ids = {i for r in manifest.rows if r.split == "test" for i in (r.target_id, r.source_id) if i}
+        for r in manifest.rows:
+            shared = test_ids & {r.target_id, r.source_id} if r.split != "test" else set()
+            if shared:
+                raise DatasetError(
+                    f"leak: {r.video_id!r} in {r.split!r} shares identity {sorted(shared)[0]!r} with test"
+                )
     for r in manifest.rows:
         if r.original is not None and r.original in seen and seen[r.original] != r.split:
             raise DatasetError(

@@ -72,6 +72,40 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_prepare(args: argparse.Namespace) -> int:
+    """Index, split and extract faces ahead of time; print the summary table."""
+    import time
+
+    from harness.config import build_config, parse_sets
+    from harness.data import DataConfig, format_summary, prepare_dataset
+
+    cli: dict[str, Any] = {}
+    for flag in ("dataset", "root", "protocol", "seed", "cache_dir", "device"):
+        if hasattr(args, flag):
+            cli[flag] = getattr(args, flag)
+    faces = {
+        field: getattr(args, flag)
+        for flag, field in (
+            ("face_detector", "detector"),
+            ("frames", "num_frames"),
+            ("margin", "margin"),
+            ("crop_size", "crop_size"),
+            ("decoder", "decoder"),
+        )
+        if hasattr(args, flag)
+    }
+    if faces:
+        cli["faces"] = faces
+    if getattr(args, "option", None):
+        cli["options"] = parse_sets(args.option)
+    config = build_config(DataConfig, getattr(args, "config", None), cli=cli, sets=getattr(args, "set", []))
+    start = time.perf_counter()
+    prep = prepare_dataset(config, progress=not getattr(args, "quiet", False))
+    print(format_summary(prep))
+    print(f"\ntook {time.perf_counter() - start:.1f}s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness",
@@ -99,6 +133,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="builder option, e.g. -o input_size=[64,64] -o backbone=xception (repeatable)",
     )
     p_desc.set_defaults(func=cmd_describe)
+
+    p_data = sub.add_parser("data", help="dataset tools (prepare: index, split, extract faces)")
+    data_sub = p_data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    p_prep = data_sub.add_parser(
+        "prepare",
+        help="build the index, the split manifest and the face cache; print a summary",
+        argument_default=argparse.SUPPRESS,  # unset flags never override the YAML config
+    )
+    p_prep.add_argument("--dataset", help="dataset name (default synthetic; see `harness ls datasets`)")
+    p_prep.add_argument("--root", help="folder holding the dataset (not needed for synthetic)")
+    p_prep.add_argument("--protocol", choices=["random", "official"], help="split protocol (default random)")
+    p_prep.add_argument("--seed", type=int, help="split seed (default 0)")
+    p_prep.add_argument("--face-detector", choices=["mtcnn", "haar", "none"], help="default mtcnn")
+    p_prep.add_argument("--frames", type=int, help="frames sampled per video (default 32)")
+    p_prep.add_argument("--margin", type=float, help="crop margin per side (default 0.3)")
+    p_prep.add_argument("--crop-size", type=int, help="stored crop size in pixels (default 256)")
+    p_prep.add_argument("--decoder", choices=["pyav", "opencv"], help="video decoder (default pyav)")
+    p_prep.add_argument(
+        "--cache-dir", help="cache folder (default $HARNESS_CACHE or ~/.cache/deepfake-harness)"
+    )
+    p_prep.add_argument("--device", help="auto|cpu|cuda for MTCNN (default auto)")
+    p_prep.add_argument("--config", help="YAML file of these settings (flags override it)")
+    p_prep.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="dataset adapter option, e.g. -o size=tiny (synthetic) or -o group_by=part (dfdc)",
+    )
+    p_prep.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="any config key, e.g. faces.min_face_size=30"
+    )
+    p_prep.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p_prep.set_defaults(func=cmd_data_prepare)
     return parser
 
 

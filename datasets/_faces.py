@@ -1,0 +1,499 @@
+"""Face extraction shared by every dataset: sampled frames -> detected faces -> cached crops.
+
+For each video: ``num_frames`` evenly spaced frames are decoded (PyAV or OpenCV), a face detector
+(MTCNN from facenet-pytorch, batched and on the GPU when there is one, or OpenCV's Haar cascade
+``haarcascade_frontalface_alt.xml`` as in the seeds) finds faces, the largest face is kept, and a
+square crop with a margin is stored at a fixed size (resized to each detector's input at load
+time). ``detector="none"`` takes whole frames as already-cropped faces.
+
+Cache: one compressed ``.npz`` (crops) plus one ``.json`` (frame indices, boxes, scores, settings,
+source size and mtime) per video, under a folder keyed by every setting. A second run decodes and
+detects nothing. Unusable inputs (no face, corrupt, zero-length, absent) become skip records with a
+reason; they never crash a run, and the skip is cached too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from harness.datasets._base import IMAGE_SUFFIXES, DatasetIndex, Skipped, VideoRecord, cache_root
+
+FACES_VERSION = 1
+HAAR_CASCADE = "haarcascade_frontalface_alt.xml"
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    """Settings of face extraction; every field is part of the cache key."""
+
+    detector: Literal["mtcnn", "haar", "none"] = "mtcnn"
+    num_frames: int = 32  # evenly spaced frames per video (DeepfakeBench, DFDC winners)
+    margin: float = 0.3  # added on each side, as a fraction of the face box's larger side
+    crop_size: int = 256  # stored square size; resized to each detector's input at load time
+    min_face_size: int = 20  # pixels, in the (possibly downscaled) detection frame
+    detect_max_side: int = 640  # frames are downscaled to this for detection (boxes scaled back)
+    mtcnn_threshold: float = 0.9  # minimum MTCNN face probability
+    decoder: Literal["pyav", "opencv"] = "pyav"
+
+    def __post_init__(self) -> None:
+        if self.detector not in ("mtcnn", "haar", "none"):
+            raise ValueError(f"face detector must be 'mtcnn', 'haar' or 'none', got {self.detector!r}")
+        if self.decoder not in ("pyav", "opencv"):
+            raise ValueError(f"decoder must be 'pyav' or 'opencv', got {self.decoder!r}")
+        if self.num_frames < 1 or self.crop_size < 8 or not 0 <= self.margin <= 2:
+            raise ValueError(f"invalid face settings: {self}")
+
+    def key(self) -> str:
+        payload = json.dumps({"v": FACES_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass
+class FaceTrack:
+    """Crops of one video (``crops``: uint8 ``(K, S, S, 3)`` RGB) or the reason there are none."""
+
+    video_id: str
+    crops: np.ndarray | None
+    frame_indices: list[int] = field(default_factory=list)
+    boxes: list[list[float]] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    frames_sampled: int = 0
+    frame_count: int = 0
+    reason: str | None = None  # set when skipped
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None and self.crops is not None and len(self.crops) > 0
+
+
+class MediaError(RuntimeError):
+    """A file that cannot be decoded (corrupt, zero-length, no video stream)."""
+
+
+# -- frame decoding -------------------------------------------------------------------------------
+def sample_indices(frame_count: int, num_frames: int) -> list[int]:
+    """``num_frames`` evenly spaced indices in ``[0, frame_count)`` (all frames if fewer)."""
+    if frame_count <= 0:
+        return []
+    if frame_count <= num_frames:
+        return list(range(frame_count))
+    return sorted({int(round(i)) for i in np.linspace(0, frame_count - 1, num_frames)})
+
+
+def read_frames(
+    path: Path, num_frames: int, decoder: str = "pyav"
+) -> tuple[list[int], list[np.ndarray], int]:
+    """Decode ``num_frames`` evenly spaced RGB frames; returns (indices, frames, frame_count)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"file not found: {path}")
+    if path.stat().st_size == 0:
+        raise MediaError("zero-length file")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return [0], [_read_image(path)], 1
+    if decoder == "opencv":
+        return _read_opencv(path, num_frames)
+    return _read_pyav(path, num_frames)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise MediaError("unreadable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _read_pyav(path: Path, num_frames: int) -> tuple[list[int], list[np.ndarray], int]:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError("no video stream")
+            stream = container.streams.video[0]
+            count = int(stream.frames or 0)
+            if count <= 0:  # container does not say: count packets (cheap, no decoding)
+                count = sum(1 for p in container.demux(stream) if p.size)
+                container.seek(0)
+            wanted = set(sample_indices(count, num_frames))
+            indices, frames = [], []
+            for i, frame in enumerate(container.decode(stream)):
+                if i in wanted:
+                    indices.append(i)
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    if len(indices) == len(wanted):
+                        break
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"cannot decode ({type(exc).__name__}: {exc})") from exc
+    if not frames:
+        raise MediaError("no decodable frames")
+    return indices, frames, count
+
+
+def _read_opencv(path: Path, num_frames: int) -> tuple[list[int], list[np.ndarray], int]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise MediaError("OpenCV cannot open the file")
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        wanted = set(sample_indices(count, num_frames))
+        indices, frames = [], []
+        for i in range(count):
+            if i in wanted:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                indices.append(i)
+                frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                if len(indices) == len(wanted):
+                    break
+            elif not cap.grab():
+                break
+    finally:
+        cap.release()
+    if not frames:
+        raise MediaError("no decodable frames")
+    return indices, frames, count
+
+
+# -- face detectors ---------------------------------------------------------------------------------
+class FaceDetector:
+    """Largest face per frame: ``detect(frames) -> [(box x1,y1,x2,y2, score) | None]``."""
+
+    def __init__(self, config: FaceConfig, device: str = "auto") -> None:
+        self.config = config
+        self.device = device
+        self._mtcnn: Any = None
+        self._haar: Any = None
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[tuple[list[float], float] | None]:
+        if self.config.detector == "none":
+            return [([0.0, 0.0, float(f.shape[1]), float(f.shape[0])], 1.0) for f in frames]
+        scaled, scales = zip(*(self._downscale(f) for f in frames), strict=True)
+        if self.config.detector == "haar":
+            found = [self._haar_one(f) for f in scaled]
+        else:
+            found = self._mtcnn_batch(list(scaled))
+        out: list[tuple[list[float], float] | None] = []
+        for hit, s in zip(found, scales, strict=True):
+            out.append(None if hit is None else ([v / s for v in hit[0]], hit[1]))
+        return out
+
+    def _downscale(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        import cv2
+
+        h, w = frame.shape[:2]
+        s = min(1.0, self.config.detect_max_side / max(h, w))
+        if s >= 1.0:
+            return frame, 1.0
+        return cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA), s
+
+    def _haar_one(self, frame: np.ndarray) -> tuple[list[float], float] | None:
+        import cv2
+
+        if self._haar is None:
+            self._haar = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, HAAR_CASCADE))
+            if self._haar.empty():
+                raise RuntimeError(
+                    f"OpenCV could not load {HAAR_CASCADE}; reinstall opencv-python-headless<5"
+                )
+        gray = cv2.equalizeHist(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
+        m = self.config.min_face_size
+        faces = self._haar.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4, minSize=(m, m))
+        if len(faces) == 0:
+            return None
+        x, y, w, h = max(faces, key=lambda b: b[2] * b[3])
+        return [float(x), float(y), float(x + w), float(y + h)], 1.0
+
+    def _mtcnn_batch(self, frames: list[np.ndarray]) -> list[tuple[list[float], float] | None]:
+        import torch
+
+        if self._mtcnn is None:
+            from facenet_pytorch import MTCNN
+
+            device = self.device
+            if device == "auto":
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            self._mtcnn = MTCNN(keep_all=True, device=device, min_face_size=self.config.min_face_size)
+        out: list[tuple[list[float], float] | None] = []
+        # MTCNN batches frames of one size; a video's frames share one.
+        with torch.inference_mode():
+            boxes, probs = self._mtcnn.detect(np.stack(frames))
+        for b, p in zip(boxes, probs, strict=True):
+            if b is None:
+                out.append(None)
+                continue
+            keep = [i for i in range(len(b)) if p[i] is not None and p[i] >= self.config.mtcnn_threshold]
+            if not keep:
+                out.append(None)
+                continue
+            best = max(keep, key=lambda i: (b[i][2] - b[i][0]) * (b[i][3] - b[i][1]))
+            out.append(([float(v) for v in b[best]], float(p[best])))
+        return out
+
+
+def square_crop(frame: np.ndarray, box: Sequence[float], margin: float, size: int) -> np.ndarray:
+    """Square crop around ``box`` enlarged by ``margin`` per side, zero-padded at the borders."""
+    import cv2
+
+    x1, y1, x2, y2 = box
+    side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    side_i = max(1, int(round(side)))
+    h, w = frame.shape[:2]
+    pad = max(0, -left, -top, left + side_i - w, top + side_i - h)
+    if pad:
+        frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        left, top = left + pad, top + pad
+    crop = frame[top : top + side_i, left : left + side_i]
+    interp = cv2.INTER_AREA if side_i > size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (size, size), interpolation=interp)
+
+
+# -- cache ------------------------------------------------------------------------------------------
+def _safe_name(video_id: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", video_id)
+    return f"{name[:80]}-{hashlib.sha1(video_id.encode()).hexdigest()[:8]}"
+
+
+class FaceCache:
+    """Per-video crops + JSON under ``<cache>/faces/<dataset>/<settings key>/``."""
+
+    def __init__(self, dataset: str, config: FaceConfig, cache_dir: str | os.PathLike[str] | None = None):
+        self.config = config
+        self.dir = cache_root(cache_dir) / "faces" / dataset / config.key()
+
+    def paths(self, video_id: str) -> tuple[Path, Path]:
+        stem = self.dir / _safe_name(video_id)
+        return stem.with_suffix(".npz"), stem.with_suffix(".json")
+
+    def load(self, record: VideoRecord, source: Path, with_crops: bool = True) -> FaceTrack | None:
+        """The cached track, or None when missing or stale (source file changed)."""
+        npz, meta_path = self.paths(record.video_id)
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            return None
+        if meta.get("settings_key") != self.config.key() or meta.get("source") != _source_stamp(source):
+            return None
+        crops = None
+        if meta.get("reason") is None:
+            if not with_crops:
+                crops = np.empty((meta["faces_found"], 0, 0, 3), dtype=np.uint8)
+            else:
+                try:
+                    with np.load(npz) as data:
+                        crops = data["crops"]
+                except (OSError, ValueError, KeyError):
+                    return None
+        return FaceTrack(
+            video_id=record.video_id,
+            crops=crops,
+            frame_indices=meta["frame_indices"],
+            boxes=meta["boxes"],
+            scores=meta["scores"],
+            frames_sampled=meta["frames_sampled"],
+            frame_count=meta["frame_count"],
+            reason=meta.get("reason"),
+            cached=True,
+        )
+
+    def save(self, record: VideoRecord, source: Path, track: FaceTrack) -> None:
+        npz, meta_path = self.paths(record.video_id)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if track.ok:
+            fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".npz.tmp")
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, crops=track.crops)
+            os.replace(tmp, npz)
+        meta = {
+            "video_id": record.video_id,
+            "path": record.path,
+            "source": _source_stamp(source),
+            "settings": asdict(self.config),
+            "settings_key": self.config.key(),
+            "frame_count": track.frame_count,
+            "frames_sampled": track.frames_sampled,
+            "faces_found": 0 if track.crops is None else len(track.crops),
+            "frame_indices": track.frame_indices,
+            "boxes": track.boxes,
+            "scores": track.scores,
+            "reason": track.reason,
+        }
+        fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".json.tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(meta, f)
+        os.replace(tmp, meta_path)  # the JSON is written last: it marks the entry complete
+
+
+def _source_stamp(path: Path) -> dict[str, Any]:
+    try:
+        st = path.stat()
+    except OSError:
+        return {"path": str(path), "missing": True}
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+# -- extraction -------------------------------------------------------------------------------------
+def extract_track(record: VideoRecord, source: Path, config: FaceConfig, detector: FaceDetector) -> FaceTrack:
+    """Decode, detect and crop one video (no cache). Never raises for bad media: sets ``reason``."""
+    if record.media == "frames":
+        return _precropped_track(record, source, config)
+    try:
+        indices, frames, count = read_frames(source, config.num_frames, config.decoder)
+    except FileNotFoundError:
+        return FaceTrack(record.video_id, None, reason="file missing")
+    except MediaError as exc:
+        return FaceTrack(record.video_id, None, reason=f"unreadable: {exc}")
+    found = detector.detect(frames)
+    crops, kept, boxes, scores = [], [], [], []
+    for i, frame, hit in zip(indices, frames, found, strict=True):
+        if hit is None:
+            continue
+        crops.append(square_crop(frame, hit[0], config.margin, config.crop_size))
+        kept.append(i)
+        boxes.append([round(v, 2) for v in hit[0]])
+        scores.append(round(hit[1], 4))
+    if not crops:
+        return FaceTrack(
+            record.video_id,
+            None,
+            frames_sampled=len(frames),
+            frame_count=count,
+            reason=f"no face found in {len(frames)} sampled frames",
+        )
+    return FaceTrack(
+        record.video_id, np.stack(crops), kept, boxes, scores, frames_sampled=len(frames), frame_count=count
+    )
+
+
+def _precropped_track(record: VideoRecord, folder: Path, config: FaceConfig) -> FaceTrack:
+    import cv2
+
+    if not folder.is_dir():
+        return FaceTrack(record.video_id, None, reason="face folder missing")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    picks = sample_indices(len(files), config.num_frames)
+    crops, kept = [], []
+    for i in picks:
+        image = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
+        if image is None:
+            continue
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        crops.append(cv2.resize(image, (config.crop_size, config.crop_size), interpolation=cv2.INTER_AREA))
+        kept.append(i)
+    if not crops:
+        return FaceTrack(record.video_id, None, frames_sampled=len(picks), reason="no readable face images")
+    h = w = float(config.crop_size)
+    return FaceTrack(
+        record.video_id,
+        np.stack(crops),
+        kept,
+        [[0.0, 0.0, w, h]] * len(kept),
+        [1.0] * len(kept),
+        frames_sampled=len(picks),
+        frame_count=len(files),
+    )
+
+
+@dataclass
+class ExtractionReport:
+    """Per-video outcome of face extraction over a dataset."""
+
+    tracks: dict[str, FaceTrack]
+    skipped: list[Skipped]
+    decoded: int  # videos decoded in this run (0 on a fully cached second run)
+
+    @property
+    def frames_sampled(self) -> int:
+        return sum(t.frames_sampled for t in self.tracks.values())
+
+    @property
+    def faces_found(self) -> int:
+        return sum(len(t.crops) for t in self.tracks.values() if t.ok and t.crops is not None)
+
+    @property
+    def face_rate(self) -> float:
+        return self.faces_found / self.frames_sampled if self.frames_sampled else 0.0
+
+
+def extract_faces(
+    index: DatasetIndex,
+    records: Iterable[VideoRecord],
+    config: FaceConfig,
+    cache_dir: str | os.PathLike[str] | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    with_crops: bool = False,
+) -> ExtractionReport:
+    """Extract (or load from cache) faces of ``records``; bad videos become skip records.
+
+    ``with_crops=False`` (for reports) avoids reading cached crops back from disk.
+    """
+    from tqdm import tqdm
+
+    cache = FaceCache(index.dataset, config, cache_dir)
+    detector = FaceDetector(config, device)
+    records = list(records)
+    tracks: dict[str, FaceTrack] = {}
+    skipped: list[Skipped] = []
+    decoded = 0
+    bar = tqdm(records, desc=f"faces {index.dataset}", unit="video", disable=not progress)
+    for record in bar:
+        source = index.abspath(record)
+        track = cache.load(record, source, with_crops=with_crops)
+        if track is None:
+            track = extract_track(record, source, config, detector)
+            decoded += 1
+            cache.save(record, source, track)
+            if not with_crops and track.crops is not None:
+                track.crops = track.crops[:, :0, :0]  # keep the count, drop the pixels
+        tracks[record.video_id] = track
+        if track.reason is not None:
+            skipped.append(Skipped(record.video_id, record.path, track.reason, stage="faces"))
+    return ExtractionReport(tracks=tracks, skipped=skipped, decoded=decoded)
+
+
+def load_crops(
+    index: DatasetIndex,
+    record: VideoRecord,
+    config: FaceConfig,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> np.ndarray:
+    """Cached crops of one video (extracting them on a cache miss); raises if it has no face."""
+    cache = FaceCache(index.dataset, config, cache_dir)
+    source = index.abspath(record)
+    track = cache.load(record, source)
+    if track is None:
+        track = extract_track(record, source, config, FaceDetector(config))
+        cache.save(record, source, track)
+    if not track.ok or track.crops is None:
+        raise MediaError(f"{source}: {track.reason}")
+    return track.crops
+
+
+def crops_to_tensor(crops: np.ndarray, input_size: tuple[int, int]) -> Any:
+    """uint8 ``(K,S,S,3)`` crops -> float ``(K,3,H,W)`` in [0,1] at a detector's input size."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div_(255.0)
+    if tuple(x.shape[-2:]) != tuple(input_size):
+        x = F.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False, antialias=True)
+        x = x.clamp_(0.0, 1.0)
+    return x
