@@ -220,7 +220,16 @@ def make_manifest(
         official = [v for v in rest if v.official_split in ("train", "val")]
         for v in official:
             assignment[v.video_id] = v.official_split  # type: ignore[assignment]
-        unassigned = [v for v in rest if v.official_split not in ("train", "val")]
+        # A video without an official split follows its group's official split, if it has one.
+        group_split = {group_of[v.video_id]: v.official_split for v in official}
+        unassigned = []
+        for v in rest:
+            if v.official_split in ("train", "val"):
+                continue
+            if group_of[v.video_id] in group_split:
+                assignment[v.video_id] = group_split[group_of[v.video_id]]  # type: ignore[assignment]
+            else:
+                unassigned.append(v)
         if unassigned:
             tv = ratios[0] + ratios[1]
             sub = (ratios[0] / tv, ratios[1] / tv, 0.0) if tv > 0 else (1.0, 0.0, 0.0)

@@ -136,3 +136,15 @@ def test_manifest_round_trip_and_tamper_detection(tmp_path: Path) -> None:
 def test_bad_ratios_are_rejected() -> None:
     with pytest.raises(ValueError, match="ratios"):
         make_manifest(celeb_like(), ratios=(0.5, 0.5, 0.5))
+
+
+def test_official_protocol_unmarked_videos_follow_their_groups_official_split() -> None:
+    videos = [VideoRecord("t", "t.mp4", 0, "t", official_split="test")]
+    for i in range(6):
+        split = "val" if i % 3 == 0 else "train"
+        videos.append(VideoRecord(f"r{i}", f"r{i}.mp4", 0, f"g{i}", official_split=split))
+        videos.append(VideoRecord(f"f{i}", f"f{i}.mp4", 1, f"g{i}", original=f"r{i}"))  # no official split
+    for seed in range(5):
+        m = make_manifest(DatasetIndex("unit", Path("/d"), videos), "official", seed=seed)
+        rows = {r.video_id: r.split for r in m.rows}
+        assert all(rows[f"f{i}"] == rows[f"r{i}"] for i in range(6))
