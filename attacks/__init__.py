@@ -1,14 +1,70 @@
 """Attacks on detectors: gradient attacks (torchattacks), black-box attacks (ART) and
-compression/corruption perturbations. Registered like detectors: ``@register_attack("pgd")`` in
-``attacks/pgd.py`` plus one ``ATTACKS.register_lazy`` line here (none yet: see the issues)."""
+compression/corruption perturbations, all behind one contract (:mod:`harness.attacks._base`).
+
+Adding an attack: write ``attacks/<key>.py`` with an :class:`~harness.attacks._base.Attack`
+subclass decorated ``@register_attack("<key>")`` (a frozen ``Config`` dataclass of its settings,
+``norm``, ``uses_gradients``, ``black_box`` and one ``run`` method), one ``ATTACKS.register_lazy``
+line below (its description is what ``harness ls attacks`` prints without importing torch,
+torchattacks, ART or PyAV) and its defaults in ``configs/attacks/<key>.yaml``. The tests pick it
+up from the registry.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 from harness.registry import Registry
+
+if TYPE_CHECKING:
+    from harness.attacks._base import Attack
 
 ATTACKS: Registry[Any] = Registry("attack")
 register_attack = ATTACKS.register
 
-__all__ = ["ATTACKS", "register_attack"]
+_P = "harness.attacks."
+# White-box, gradient-based (torchattacks)
+ATTACKS.register_lazy("fgsm", _P + "fgsm", "FGSM (Goodfellow et al., 2015): one signed-gradient step, L-inf")
+ATTACKS.register_lazy("pgd", _P + "pgd", "PGD (Madry et al., 2018): projected signed-gradient steps, L-inf")
+ATTACKS.register_lazy("pgdl2", _P + "pgdl2", "PGD (Madry et al., 2018) in the L2 norm")
+ATTACKS.register_lazy("mifgsm", _P + "mifgsm", "MI-FGSM (Dong et al., 2018): iterative FGSM with momentum, L-inf")
+ATTACKS.register_lazy(
+    "apgd", _P + "apgd", "APGD-CE (Croce & Hein, 2020): step-size-free PGD, cross-entropy loss, L-inf"
+)
+ATTACKS.register_lazy("cw", _P + "cw", "Carlini-Wagner L2 (2017), projected to an L2 budget")
+# Black-box (ART)
+ATTACKS.register_lazy(
+    "square", _P + "square", "Square attack (Andriushchenko et al., 2020): score-based black-box, L-inf"
+)
+ATTACKS.register_lazy(
+    "hopskipjump", _P + "hopskipjump", "HopSkipJump (Chen et al., 2020): decision-based black-box, L2"
+)
+# Perturbations without gradients
+ATTACKS.register_lazy("jpeg", _P + "jpeg", "JPEG re-compression at a quality (perturbation)")
+ATTACKS.register_lazy("h264", _P + "h264", "H.264 (libx264) re-encoding at a CRF, per clip or frame (perturbation)")
+ATTACKS.register_lazy("blur", _P + "blur", "Gaussian blur with a sigma in pixels (perturbation)")
+ATTACKS.register_lazy("noise", _P + "noise", "Additive Gaussian noise, seeded (perturbation)")
+ATTACKS.register_lazy("resize", _P + "resize", "Down-scale by a factor and back up, bilinear (perturbation)")
+
+
+def create_attack(name: str, config: str | os.PathLike[str] | None = None, **settings: Any) -> Attack:
+    """Build attack ``name``: dataclass defaults < YAML file ``config`` < ``settings``.
+
+    Unknown keys are errors with a "did you mean" hint; ``"4/255"`` is accepted for numbers.
+    """
+    from harness.config import build_config
+
+    cls = ATTACKS.get(name)
+    return cls(build_config(cls.Config, config, cli=settings))
+
+
+def __getattr__(attr: str) -> Any:
+    # Lazy re-exports of the contract types: `import harness.attacks` stays free of torch.
+    if attr in ("Attack", "AttackConfig", "AttackResult", "AttackError", "AttackModel"):
+        from harness.attacks import _base
+
+        return getattr(_base, attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+__all__ = ["ATTACKS", "create_attack", "register_attack"]

@@ -350,8 +350,8 @@ def _source_stamp(path: Path) -> dict[str, Any]:
     try:
         st = path.stat()
     except OSError:
-        return {"path": str(path), "missing": True}
-    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        return {"path": str(path.absolute()), "missing": True}
+    return {"path": str(path.absolute()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 # -- extraction -------------------------------------------------------------------------------------

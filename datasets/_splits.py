@@ -256,7 +256,7 @@ def make_manifest(
     )
     manifest = Manifest(
         dataset=index.dataset,
-        root=str(index.root),
+        root=str(Path(index.root).absolute()),
         protocol=protocol,
         seed=seed,
         ratios=tuple(float(r) for r in ratios),  # type: ignore[arg-type]
