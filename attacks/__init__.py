@@ -27,7 +27,9 @@ _P = "harness.attacks."
 ATTACKS.register_lazy("fgsm", _P + "fgsm", "FGSM (Goodfellow et al., 2015): one signed-gradient step, L-inf")
 ATTACKS.register_lazy("pgd", _P + "pgd", "PGD (Madry et al., 2018): projected signed-gradient steps, L-inf")
 ATTACKS.register_lazy("pgdl2", _P + "pgdl2", "PGD (Madry et al., 2018) in the L2 norm")
-ATTACKS.register_lazy("mifgsm", _P + "mifgsm", "MI-FGSM (Dong et al., 2018): iterative FGSM with momentum, L-inf")
+ATTACKS.register_lazy(
+    "mifgsm", _P + "mifgsm", "MI-FGSM (Dong et al., 2018): iterative FGSM with momentum, L-inf"
+)
 ATTACKS.register_lazy(
     "apgd", _P + "apgd", "APGD-CE (Croce & Hein, 2020): step-size-free PGD, cross-entropy loss, L-inf"
 )
@@ -41,7 +43,9 @@ ATTACKS.register_lazy(
 )
 # Perturbations without gradients
 ATTACKS.register_lazy("jpeg", _P + "jpeg", "JPEG re-compression at a quality (perturbation)")
-ATTACKS.register_lazy("h264", _P + "h264", "H.264 (libx264) re-encoding at a CRF, per clip or frame (perturbation)")
+ATTACKS.register_lazy(
+    "h264", _P + "h264", "H.264 (libx264) re-encoding at a CRF, per clip or frame (perturbation)"
+)
 ATTACKS.register_lazy("blur", _P + "blur", "Gaussian blur with a sigma in pixels (perturbation)")
 ATTACKS.register_lazy("noise", _P + "noise", "Additive Gaussian noise, seeded (perturbation)")
 ATTACKS.register_lazy("resize", _P + "resize", "Down-scale by a factor and back up, bilinear (perturbation)")

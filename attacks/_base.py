@@ -1,0 +1,334 @@
+"""The attack contract: one base class does the common work, each attack implements :meth:`run`.
+
+Modelled on foolbox: :meth:`Attack.__call__` (also spelled :meth:`Attack.attack`) does, once for
+every attack,
+
+* input checks: ``x`` float in ``[0, 1]`` in the detector's layout (the detector's own
+  ``validate_input``), ``y`` an integer tensor of 0 (real) / 1 (fake) labels;
+* sample selection by ``target``: ``"fake"`` attacks only fakes (pushed toward "real": missed
+  detections), ``"real"`` only reals (pushed toward "fake": false alarms), ``"both"`` every
+  sample toward its wrong class (the worst case for AUROC);
+* the model state: eval mode on (every submodule's previous mode restored afterwards, also on
+  errors), parameters frozen (``requires_grad`` restored afterwards, so no parameter ever gets a
+  ``.grad``), the detector's per-call range check off (the input was validated once);
+* reproducible randomness: the global torch (CPU, and CUDA for CUDA input), NumPy and Python RNGs
+  are forked, seeded from ``config.seed`` and restored, so a seed gives identical output and the
+  caller's RNG state is untouched (torchattacks and ART draw from the global RNGs);
+* output checks: same shape, finite, in ``[0, 1]``, and ``|x_adv - x|`` within ``eps`` in the
+  attack's norm (L-inf: ``<= eps + 1e-6`` per sample, L2: ``<= eps + 1e-4`` per sample), else an
+  :class:`AttackError`;
+* the result: the batch with untouched samples bit-identical to the input, the number of
+  per-sample forward passes through the detector (``queries``) and the wall time.
+
+What :meth:`Attack.run` sees: ``model`` (an :class:`AttackModel`) and the selected samples as a
+4-D batch ``(n, C, H, W)``: frames have ``C = 3``; clips ``(n, T, 3, H, W)`` are flattened to
+``C = 3T`` (``model`` unflattens them), so torchattacks and ART, which assume 4-D images, attack
+whole clips with the budget applying per clip. ``model.frames(x)`` gives the
+``(n, T, 3, H, W)`` view for perturbations that need frames. ``run`` returns ``x_adv`` of the
+same shape on the same device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from harness.detectors._base import Detector
+
+TARGETS = ("fake", "real", "both")
+LINF_TOL = 1e-6
+L2_TOL = 1e-4
+
+
+class AttackError(RuntimeError):
+    """An attack produced output that breaks the contract (range, shape, budget)."""
+
+
+def require(condition: bool, message: str) -> None:
+    """Config validation helper: raise ``ValueError(message)`` unless ``condition``."""
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """Settings every attack has. Subclasses add theirs (``eps``, steps, query budgets, ...).
+
+    ``target``: which samples are attacked (``"fake"``, ``"real"`` or ``"both"``);
+    ``seed``: seeds all randomness of the attack (same seed, same output).
+    """
+
+    target: Literal["fake", "real", "both"] = "both"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.target in TARGETS, f"target must be one of {TARGETS}, got {self.target!r}")
+        require(isinstance(self.seed, int) and self.seed >= 0, f"seed must be an int >= 0, got {self.seed!r}")
+        eps = getattr(self, "eps", None)
+        if eps is not None:
+            require(
+                isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0,
+                f"eps must be a finite number >= 0 (pixel units of [0,1] input), got {eps!r}",
+            )
+
+
+@dataclass
+class AttackResult:
+    """What an attack returns.
+
+    ``x_adv``: the batch (the input's shape, device and dtype), samples that were not attacked
+    bit-identical to the input; ``attacked``: bool ``(N,)`` mask of the samples the attack was run
+    on; ``queries``: per-sample forward passes through the detector (a gradient step counts one
+    per sample, a black-box query one per sample; 0 for perturbations); ``seconds``: wall time;
+    ``linf`` / ``l2``: per-sample ``|x_adv - x|`` norms (CPU float tensors).
+    """
+
+    x_adv: Tensor
+    attacked: Tensor
+    queries: int
+    seconds: float
+    linf: Tensor
+    l2: Tensor
+
+
+class AttackModel(nn.Module):
+    """What :meth:`Attack.run` calls: the detector on 4-D input, counting per-sample forwards.
+
+    Clips arrive flattened as ``(n, T*3, H, W)`` and are unflattened before the detector sees
+    them. ``queries`` is the number of samples passed through the detector so far.
+
+    Logits come back in float64: in float32 a softmax saturates to exactly 1 once the logit
+    margin exceeds about 17, so the cross-entropy gradient of a confidently classified sample
+    is exactly zero and gradient attacks stall on it (gradient masking by rounding). In float64
+    that happens only beyond a margin of about 37. The cast costs nothing: logits are ``(n, 2)``.
+    """
+
+    def __init__(self, detector: Detector, frames: int | None) -> None:
+        super().__init__()
+        self.detector = detector
+        self.num_frames = frames
+        self.queries = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.queries += int(x.shape[0])
+        if self.num_frames is not None:
+            x = x.unflatten(1, (self.num_frames, 3))
+        return self.detector(x).double()
+
+    def frames(self, x: Tensor) -> Tensor:
+        """The ``(n, T, 3, H, W)`` view of a 4-D attack batch (``T = 1`` for frame detectors)."""
+        return x.unflatten(1, (-1, 3))
+
+
+class Attack:
+    """Base class of every attack; subclasses set the class attributes and implement :meth:`run`.
+
+    Build with keyword settings (``PGD(eps="8/255", steps=20)``; fractions accepted, unknown keys
+    are errors) or a ready ``Config`` instance. Call with ``attack(detector, x, y)``.
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[AttackConfig]] = AttackConfig
+    norm: ClassVar[Literal["linf", "l2"] | None] = None  # None: a perturbation without a budget
+    uses_gradients: ClassVar[bool] = False
+    black_box: ClassVar[bool] = False
+
+    def __init__(self, config: AttackConfig | None = None, /, **settings: Any) -> None:
+        from harness.config import from_dict
+
+        if config is None:
+            config = from_dict(self.Config, settings, where=f"attack {self.name!r}")
+        else:
+            if not isinstance(config, self.Config):
+                raise TypeError(f"{type(self).__name__} takes a {self.Config.__name__}, got {type(config)}")
+            if settings:
+                fields = dataclasses.asdict(config)
+                config = from_dict(self.Config, {**fields, **settings}, where=f"attack {self.name!r}")
+        if self.norm is not None:
+            eps = getattr(config, "eps", None)
+            require(eps is not None, f"{type(self).__name__}: a {self.norm} attack needs an eps budget")
+            if self.norm == "linf":
+                require(eps <= 1.0, f"{self.name}: an L-inf eps is in [0,1] pixel units, got {eps}")
+        self.config = config
+
+    # -- what subclasses implement -------------------------------------------------------------
+    def run(self, model: AttackModel, x: Tensor, y: Tensor) -> Tensor:  # pragma: no cover
+        """Return adversarial/perturbed ``x`` (4-D, same shape and device) for labels ``y``."""
+        raise NotImplementedError
+
+    @property
+    def randomized(self) -> bool:
+        """Whether the output depends on ``seed`` (overridden by attacks that draw randomness)."""
+        return False
+
+    @property
+    def eps(self) -> float | None:
+        return getattr(self.config, "eps", None) if self.norm is not None else None
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(self.config).items())
+        return f"{type(self).__name__}({settings})"
+
+    # -- the common work -----------------------------------------------------------------------
+    def __call__(self, detector: Detector, x: Tensor, y: Tensor) -> AttackResult:
+        start = time.perf_counter()
+        y = self._check_inputs(detector, x, y)
+        x = x.detach()
+        if self.config.target == "fake":
+            mask = y == 1
+        elif self.config.target == "real":
+            mask = y == 0
+        else:
+            mask = torch.ones_like(y, dtype=torch.bool)
+        idx = mask.nonzero().squeeze(1)
+        out = x.clone()
+        queries = 0
+        if idx.numel():
+            xs, ys = x[idx], y[idx]
+            clip = detector.spec.kind == "clip"
+            flat = xs.flatten(1, 2) if clip else xs
+            model = AttackModel(detector, xs.shape[1] if clip else None)
+            grad_mode = torch.enable_grad() if self.uses_gradients else torch.no_grad()
+            with _model_state(detector), _seeded(self.config.seed, x.device), grad_mode:
+                adv = self.run(model, flat, ys)
+            self._check_output(adv, flat)
+            out[idx] = adv.detach().reshape(xs.shape).to(x.dtype)
+            queries = model.queries
+        delta = (out - x).flatten(1).float()
+        return AttackResult(
+            x_adv=out,
+            attacked=mask,
+            queries=queries,
+            seconds=time.perf_counter() - start,
+            linf=delta.abs().amax(dim=1).cpu(),
+            l2=delta.norm(dim=1).cpu(),
+        )
+
+    attack = __call__
+
+    def _check_inputs(self, detector: Detector, x: Tensor, y: Tensor) -> Tensor:
+        validate = getattr(detector, "validate_input", None)
+        if validate is None or not hasattr(detector, "spec"):
+            raise TypeError(
+                f"{self.name}: expected a harness Detector (see harness.detectors.wrap_model), "
+                f"got {type(detector).__name__}"
+            )
+        validate(x, check_range=True)  # dtype, layout, size, [0,1] and NaN: clear errors
+        if not isinstance(y, Tensor) or y.dtype.is_floating_point or y.is_complex():
+            kind = y.dtype if isinstance(y, Tensor) else type(y).__name__
+            raise TypeError(
+                f"{self.name}: labels y must be an integer tensor of 0 (real) / 1 (fake), got {kind}"
+            )
+        if y.shape != (x.shape[0],):
+            raise ValueError(
+                f"{self.name}: labels y must have shape ({x.shape[0]},) for {x.shape[0]} samples, "
+                f"got {tuple(y.shape)}"
+            )
+        y = y.to(device=x.device, dtype=torch.long)
+        if y.numel() and not bool(((y == 0) | (y == 1)).all()):
+            raise ValueError(
+                f"{self.name}: labels must be 0 (real) or 1 (fake), got values {y.unique().tolist()}"
+            )
+        return y
+
+    def _check_output(self, adv: Tensor, x: Tensor) -> None:
+        name = type(self).__name__
+        if not isinstance(adv, Tensor) or adv.shape != x.shape:
+            shape = tuple(adv.shape) if isinstance(adv, Tensor) else type(adv).__name__
+            raise AttackError(f"{name}.run returned {shape}, expected shape {tuple(x.shape)}")
+        if adv.device != x.device or not adv.is_floating_point():
+            raise AttackError(
+                f"{name}.run returned {adv.dtype} on {adv.device}, expected float on {x.device}"
+            )
+        lo, hi = torch.aminmax(adv.detach())
+        if not (float(lo) >= 0.0 and float(hi) <= 1.0):  # also catches NaN
+            raise AttackError(
+                f"{name}.run returned values in [{float(lo):.4g}, {float(hi):.4g}], outside [0,1]"
+            )
+        if not bool(torch.isfinite(adv).all()):
+            raise AttackError(f"{name}.run returned non-finite values")
+        if self.norm is None:
+            return
+        eps = float(self.config.eps)  # type: ignore[attr-defined]
+        delta = (adv.detach() - x).flatten(1).float()
+        if self.norm == "linf":
+            size, tol = delta.abs().amax(dim=1).max(), LINF_TOL
+        else:
+            size, tol = delta.norm(dim=1).max(), L2_TOL
+        if float(size) > eps + tol:
+            raise AttackError(
+                f"{name}.run broke its {self.norm} budget: |x_adv - x| = {float(size):.6g} > eps = {eps:.6g}"
+            )
+
+
+# -- helpers for attacks -------------------------------------------------------------------------
+def project_linf(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
+    """Project ``x_adv`` into the L-inf ball of radius ``eps`` around ``x`` and into ``[0, 1]``."""
+    return (x + (x_adv - x).clamp(-eps, eps)).clamp(0.0, 1.0)
+
+
+def project_l2(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
+    """Project ``x_adv`` into the per-sample L2 ball of radius ``eps`` around ``x`` and into ``[0, 1]``.
+
+    Clamping to ``[0, 1]`` after the projection only shrinks each ``|delta|`` (``x`` is in range).
+    """
+    delta = x_adv - x
+    norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
+    factor = (eps / norms).clamp(max=1.0).view(-1, *([1] * (x.ndim - 1)))
+    return (x + delta * factor).clamp(0.0, 1.0)
+
+
+def generator(seed: int, device: torch.device) -> torch.Generator:
+    """A local RNG on ``device`` seeded with ``seed`` (for attacks that draw their own noise)."""
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+@contextlib.contextmanager
+def _model_state(detector: nn.Module) -> Iterator[None]:
+    """Eval mode, frozen parameters and no range check; everything restored afterwards."""
+    modes = [(m, m.training) for m in detector.modules()]
+    params = [(p, p.requires_grad) for p in detector.parameters()]
+    range_check = getattr(detector, "range_check", None)
+    try:
+        detector.eval()
+        for p, _ in params:
+            p.requires_grad_(False)
+        with range_check(False) if range_check is not None else contextlib.nullcontext():
+            yield
+    finally:
+        for m, training in modes:
+            m.training = training
+        for p, flag in params:
+            p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch (CPU; CUDA too for CUDA input), NumPy and ``random``; restore them afterwards."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    cuda = device.type == "cuda"
+    devices = list(range(torch.cuda.device_count())) if cuda else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            if cuda:
+                torch.manual_seed(seed)  # CPU and every CUDA device (all forked above)
+            else:
+                torch.random.default_generator.manual_seed(seed)  # leaves CUDA untouched
+            np.random.seed(seed)
+            random.seed(seed)
+            yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
