@@ -106,6 +106,108 @@ def cmd_data_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+_SET_PREFIXES = {
+    "attack.": "attack_options.",
+    "detector.": "detector_options.",
+    "dataset.": "data.options.",
+    "faces.": "data.faces.",
+}
+
+
+def _translate_sets(items: list[str] | None) -> list[str]:
+    """``attack.eps=4/255`` -> ``attack_options.eps=4/255`` (and detector./dataset./faces.)."""
+    out = []
+    for item in items or []:
+        for short, full in _SET_PREFIXES.items():
+            if item.startswith(short):
+                item = full + item[len(short) :]
+                break
+        out.append(item)
+    return out
+
+
+def _data_cli(args: argparse.Namespace) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for flag in ("dataset", "root", "cache_dir"):
+        if hasattr(args, flag):
+            data[flag] = getattr(args, flag)
+    if getattr(args, "device", None):
+        data["device"] = args.device
+    return data
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Evaluate a detector clean and under attack; print the table."""
+    from harness.config import build_config
+    from harness.runner import RunConfig, evaluate, format_table
+
+    cli: dict[str, Any] = {
+        k: getattr(args, k) for k in ("detector", "attack", "checkpoint", "device") if hasattr(args, k)
+    }
+    data = _data_cli(args)
+    if data:
+        cli["data"] = data
+    config = build_config(
+        RunConfig, getattr(args, "config", None), cli=cli, sets=_translate_sets(getattr(args, "set", None))
+    )
+    results = evaluate(config, progress=not getattr(args, "quiet", False))
+    print(format_table(results))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a detector; keep the best validation-AUROC checkpoint."""
+    from harness.config import build_config
+    from harness.train import TrainConfig, demo_recipe_path
+
+    cli: dict[str, Any] = {k: getattr(args, k) for k in ("detector", "device", "output") if hasattr(args, k)}
+    data = _data_cli(args)
+    if data:
+        cli["data"] = data
+    yaml_path = getattr(args, "config", None)
+    if yaml_path is None and getattr(args, "recipe", "demo") == "demo":
+        candidate = demo_recipe_path(cli.get("detector", TrainConfig.detector))
+        yaml_path = candidate if candidate.is_file() else None
+    config = build_config(TrainConfig, yaml_path, cli=cli, sets=_translate_sets(getattr(args, "set", None)))
+    from harness.train import train
+
+    result = train(config, progress=not getattr(args, "quiet", False))
+    print(
+        f"trained {config.detector} on {config.data.dataset}: best val AUROC {result.val_auroc:.4f} at epoch "
+        f"{result.best_epoch}/{result.epochs_run}; test AUROC of that checkpoint {result.test_auroc:.4f}; "
+        f"{result.seconds:.0f}s\ncheckpoint: {result.checkpoint}"
+    )
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """Regenerate the leaderboard tables from the result files."""
+    from pathlib import Path
+
+    from harness.leaderboard import write_leaderboards
+
+    for path in write_leaderboards(Path(args.results_dir), Path(args.output)):
+        print(path)
+    return 0
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--detector", help="detector name (default xception; see `harness ls detectors`)")
+    p.add_argument("--dataset", help="dataset name (default synthetic)")
+    p.add_argument("--root", help="folder holding the dataset (not needed for synthetic)")
+    p.add_argument("--device", help="auto|cpu|cuda (default auto: the GPU when there is one)")
+    p.add_argument("--cache-dir", help="cache folder (default $HARNESS_CACHE or ~/.cache/deepfake-harness)")
+    p.add_argument("--config", help="YAML config file (flags and --set override it)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override any config key: attack.eps=4/255, attack.eps=[1/255,4/255] (a curve), "
+        "detector.input_size=128, dataset.size=tiny, faces.detector=haar, split=all, ...",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness",
@@ -167,6 +269,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_prep.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p_prep.set_defaults(func=cmd_data_prepare)
+
+    p_run = sub.add_parser(
+        "run",
+        help="evaluate a detector clean and under attack; write results and leaderboards",
+        argument_default=argparse.SUPPRESS,
+    )
+    _add_common(p_run)
+    p_run.add_argument("--attack", help="attack name (default pgd; see `harness ls attacks`)")
+    p_run.add_argument(
+        "--checkpoint",
+        help="detector weights (default on synthetic: its demo model, trained once if missing)",
+    )
+    p_run.set_defaults(func=cmd_run)
+
+    p_train = sub.add_parser(
+        "train",
+        help="train a detector on the train split (best validation AUROC kept)",
+        argument_default=argparse.SUPPRESS,
+    )
+    _add_common(p_train)
+    p_train.add_argument("--output", help="checkpoint path (default: in the cache)")
+    p_train.add_argument(
+        "--recipe",
+        choices=["demo", "none"],
+        default="demo",
+        help="start from configs/demo/<detector>.yaml (default) or from the plain defaults",
+    )
+    p_train.set_defaults(func=cmd_train)
+
+    p_lb = sub.add_parser("leaderboard", help="regenerate the leaderboard tables from result files")
+    p_lb.add_argument("--results-dir", default="results")
+    p_lb.add_argument("--output", default="leaderboards")
+    p_lb.set_defaults(func=cmd_leaderboard)
     return parser
 
 
@@ -176,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (KeyError, ValueError, TypeError, FileNotFoundError) as exc:
+    except (KeyError, ValueError, TypeError, FileNotFoundError, FloatingPointError) as exc:
         # Expected user errors (unknown names, bad options, bad checkpoints): one clear line.
         # HARNESS_DEBUG=1 shows the traceback instead.
         if os.environ.get("HARNESS_DEBUG"):

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+_SCIENTIFIC = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+\s*$")
 _FRACTION = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?)\s*/\s*(\d+(?:\.\d*)?)\s*$")
 
 
@@ -40,6 +41,8 @@ def parse_value(text: str) -> Any:
         return text
     if isinstance(value, list):
         return [parse_value(v) if isinstance(v, str) else v for v in value]
+    if isinstance(value, str) and _SCIENTIFIC.match(value):
+        return float(value)  # YAML 1.1 reads "3e-4" (no dot) as a string
     return value
 
 
@@ -149,7 +152,7 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected {len(args)} values, got {value!r}")
         return tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=True)) if args else tuple(value)
     if hint is float:
-        if isinstance(value, str) and _FRACTION.match(value):
+        if isinstance(value, str) and (_FRACTION.match(value) or _SCIENTIFIC.match(value)):
             return parse_value(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)

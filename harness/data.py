@@ -133,3 +133,29 @@ def _generic(reason: str) -> str:
     import re
 
     return re.sub(r"\d+", "N", reason)
+
+
+def load_split(prep: PreparedData, split: str) -> list[Any]:
+    """Usable face crops of the videos of ``split`` (``VideoCrops``), in manifest order.
+
+    Videos without a face (or unreadable) are left out here; they are counted in
+    ``prep.report.skipped`` and in every result.
+    """
+    from harness.datasets._faces import FaceCache
+    from harness.scoring import VideoCrops
+
+    cache = FaceCache(prep.index.dataset, prep.config.faces, prep.config.cache_dir)
+    by_id = prep.index.by_id()
+    out: list[VideoCrops] = []
+    for row in prep.manifest.split(split):
+        track = prep.report.tracks.get(row.video_id)
+        if track is None or not track.ok:
+            continue
+        record = by_id[row.video_id]
+        loaded = cache.load(record, prep.index.abspath(record))
+        if loaded is None or loaded.crops is None:
+            raise DatasetError(
+                f"face cache entry for {row.video_id} vanished; run `harness data prepare` again"
+            )
+        out.append(VideoCrops(row.video_id, row.label, loaded.crops, loaded.frame_indices))
+    return out

@@ -67,3 +67,4 @@ def test_parse_value() -> None:
     assert parse_value("8/255") == pytest.approx(8 / 255)
     assert parse_value("[1/255, 2/255]") == pytest.approx([1 / 255, 2 / 255])
     assert parse_value("true") is True and parse_value("x") == "x"
+    assert parse_value("3e-4") == pytest.approx(3e-4) and parse_value("[1e-3]") == [1e-3]

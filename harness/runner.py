@@ -1,0 +1,332 @@
+"""``harness run``: score a detector clean and under attack, write results, regenerate leaderboards.
+
+``evaluate(RunConfig(...))`` is the library function behind the CLI (a notebook or CI script can
+call it too). One JSON result per (detector, dataset, attack, budget), with the per-video records
+beside it; leaderboards are regenerated from all results in ``results_dir``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.data import DataConfig, PreparedData, load_split, prepare_dataset
+from harness.datasets._splits import write_json_atomic
+
+RESULT_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One evaluation; precedence CLI > YAML (``--config``) > these defaults.
+
+    ``attack_options.eps`` may be a list: one result per budget (a robustness curve).
+    ``split``: ``"auto"`` evaluates the test split, except for a checkpoint that was not trained
+    on this dataset (e.g. the published MesoNet weights on a folder of faces): then every video
+    is unseen and all of them are evaluated.
+    """
+
+    detector: str = "xception"
+    attack: str = "pgd"
+    checkpoint: str | None = None
+    detector_options: dict[str, Any] = field(default_factory=dict)
+    attack_options: dict[str, Any] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    split: str = "auto"  # auto | test | val | train | all
+    aggregate: str = "mean"  # video score from frame scores: mean | median | max | mean_logit
+    batch_size: int = 16
+    device: str = "auto"
+    seed: int = 0
+    n_boot: int = 1000
+    results_dir: str = "results"
+    leaderboard_dir: str = "leaderboards"
+
+
+@dataclass
+class RunResult:
+    path: Path
+    result: dict[str, Any]
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in (
+        "torch",
+        "torchvision",
+        "timm",
+        "torchattacks",
+        "adversarial-robustness-toolbox",
+        "facenet-pytorch",
+        "av",
+        "opencv-python-headless",
+        "numpy",
+        "scikit-learn",
+    ):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def budget_tag(eps: float | None) -> str:
+    """A file-name-safe budget: ``4/255`` -> ``eps4of255`` when it is a multiple of 1/255."""
+    if eps is None:
+        return "default"
+    k = eps * 255
+    if abs(k - round(k)) < 1e-6:
+        return f"eps{round(k)}of255"
+    return f"eps{eps:g}".replace(".", "p")
+
+
+def _resolve_checkpoint(config: RunConfig, prep: PreparedData, progress: bool) -> str:
+    if config.checkpoint:
+        return config.checkpoint
+    if config.data.dataset != "synthetic":
+        raise ValueError(
+            f"dataset {config.data.dataset!r} needs --checkpoint PATH (demo models exist only for the "
+            "embedded benchmark; train one with `harness train` or use mesonet:Meso4_DF-style weights)"
+        )
+    from harness.train import ensure_demo_model
+
+    return str(ensure_demo_model(config.detector, config.data, config.device, progress, prepared=prep))
+
+
+def evaluate(config: RunConfig, progress: bool = True) -> list[RunResult]:
+    """Score clean and attacked, one result per budget; returns the results written."""
+    from tqdm import tqdm
+
+    from harness import metrics
+    from harness.attacks import ATTACKS, create_attack
+    from harness.checkpoint import sha256_file
+    from harness.detectors import create_detector, resolve_checkpoint
+    from harness.leaderboard import write_leaderboards
+    from harness.scoring import fake_probabilities, make_samples, resolve_device
+    from harness.version import code_version
+
+    start = time.perf_counter()
+    if config.aggregate not in metrics.AGGREGATIONS:
+        raise ValueError(f"aggregate must be one of {metrics.AGGREGATIONS}, got {config.aggregate!r}")
+    ATTACKS.get(config.attack)  # fail fast on an unknown attack name
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    prep = prepare_dataset(config.data, progress=progress)
+    ckpt = _resolve_checkpoint(config, prep, progress)
+    detector = create_detector(config.detector, checkpoint=ckpt, **config.detector_options).to(device).eval()
+    spec = detector.spec
+    trained_here = detector.checkpoint_meta.get("dataset") == prep.manifest.dataset
+    if trained_here and detector.checkpoint_meta.get("split_manifest_hash") not in (None, prep.manifest.hash):
+        raise ValueError(
+            f"checkpoint {ckpt} was trained on another split of {prep.manifest.dataset} (manifest "
+            f"{detector.checkpoint_meta['split_manifest_hash'][:12]} vs {prep.manifest.short_hash}): its "
+            "test videos may overlap this training data; use the same --set data.seed/protocol"
+        )
+    split = config.split if config.split != "auto" else ("test" if trained_here else "all")
+    if split == "all":
+        eval_videos = [v for s in ("train", "val", "test") for v in load_split(prep, s)]
+        val_videos = eval_videos  # an unseen dataset: the threshold is fixed on its clean scores
+        threshold_source = "clean scores of the evaluated videos (no held-out split)"
+    else:
+        eval_videos = load_split(prep, split)
+        val_videos = load_split(prep, "val") if split != "val" else eval_videos
+        threshold_source = "clean validation scores"
+    if not eval_videos:
+        raise ValueError(f"no usable videos in split {split!r} (see `harness data prepare`)")
+
+    def video_scores(videos: list[Any], probs: np.ndarray, ids: list[str]) -> tuple[list[str], np.ndarray]:
+        return metrics.aggregate_by_video(ids, probs, config.aggregate)
+
+    # Thresholds fixed on clean validation scores.
+    val = make_samples(val_videos, spec.kind, spec.input_size, spec.frames_per_clip)
+    val_probs = fake_probabilities(detector, val.x, config.batch_size, device).numpy()
+    _, val_scores = video_scores(val_videos, val_probs, val.video_ids)
+    _, val_labels = metrics.video_labels(val.video_ids, val.labels.numpy())
+    both = len(set(val_labels.tolist())) == 2
+    thr = metrics.threshold_balanced(val_labels, val_scores) if both else 0.5
+    thr_1fpr = metrics.threshold_at_fpr(val_labels, val_scores, 0.01) if (val_labels == 0).any() else None
+
+    samples = make_samples(eval_videos, spec.kind, spec.input_size, spec.frames_per_clip)
+    clean_probs = fake_probabilities(detector, samples.x, config.batch_size, device).numpy()
+    vids, clean_scores = video_scores(eval_videos, clean_probs, samples.video_ids)
+    _, labels = metrics.video_labels(samples.video_ids, samples.labels.numpy())
+
+    eps_values = config.attack_options.get("eps")
+    budgets = eps_values if isinstance(eps_values, list) else [eps_values]
+    ckpt_path = resolve_checkpoint(ckpt)
+    ckpt_hash = sha256_file(ckpt_path)
+    skipped = list(prep.manifest.skipped) + list(prep.report.skipped)
+    results: list[RunResult] = []
+    for eps in budgets:
+        options = {k: v for k, v in config.attack_options.items() if k != "eps"}
+        if eps is not None:
+            options["eps"] = eps
+        attack = create_attack(config.attack, seed=config.seed, **options)
+        t0 = time.perf_counter()
+        adv_probs = np.empty_like(clean_probs)
+        linf = np.zeros(len(samples.x))
+        l2 = np.zeros(len(samples.x))
+        psnr = np.full(len(samples.x), np.inf)
+        queries = 0
+        n = len(samples.x)
+        label = f"{config.attack} {budget_tag(attack.eps) if attack.eps is not None else ''}".strip()
+        bar = tqdm(range(0, n, config.batch_size), desc=f"attack {label}", unit="batch", disable=not progress)
+        for i in bar:
+            sl = slice(i, min(n, i + config.batch_size))
+            x = samples.x[sl].to(device)
+            res = attack(detector, x, samples.labels[sl].to(device))
+            queries += res.queries
+            with torch.no_grad():
+                adv_probs[sl] = torch.softmax(detector(res.x_adv).float(), 1)[:, 1].cpu().numpy()
+            linf[sl], l2[sl] = res.linf.numpy(), res.l2.numpy()
+            psnr[sl] = metrics.psnr(x.flatten(1).cpu().numpy(), res.x_adv.flatten(1).cpu().numpy())
+        if not np.isfinite(adv_probs).all():
+            raise FloatingPointError(
+                f"{config.detector}: non-finite scores under {config.attack}; result not written"
+            )
+        attack_seconds = time.perf_counter() - t0
+        _, adv_scores = video_scores(eval_videos, adv_probs, samples.video_ids)
+        summary = metrics.summarize(
+            labels,
+            clean_scores,
+            adv_scores,
+            threshold=thr,
+            threshold_1fpr=thr_1fpr,
+            n_boot=config.n_boot,
+            seed=config.seed,
+        )
+        result = {
+            "schema_version": RESULT_SCHEMA,
+            "detector": config.detector,
+            "dataset": prep.manifest.dataset,
+            "attack": config.attack,
+            "budget": attack.eps,
+            "budget_tag": budget_tag(attack.eps),
+            "norm": attack.norm,
+            "uses_gradients": attack.uses_gradients,
+            "black_box": attack.black_box,
+            "attack_config": dataclasses.asdict(attack.config),
+            "target": attack.config.target,
+            "split": split,
+            "threshold_source": threshold_source,
+            "aggregate": config.aggregate,
+            "metrics": {
+                **summary,
+                **metrics.perturbation_stats(linf, l2, psnr),
+                "queries": int(queries),
+                "queries_per_sample": queries / max(1, n),
+                "attack_seconds": attack_seconds,
+                "n_samples": int(n),
+                "n_skipped_videos": len(skipped),
+            },
+            "skipped": [dataclasses.asdict(s) for s in skipped],
+            "detector_spec": spec.to_dict(),
+            "checkpoint": str(ckpt),
+            "checkpoint_sha256": ckpt_hash,
+            "checkpoint_meta": detector.checkpoint_meta,
+            "split_manifest_hash": prep.manifest.hash,
+            "seed": config.seed,
+            "config": dataclasses.asdict(config),
+            "code_version": code_version(),
+            "libraries": _library_versions(),
+            "device": _device_name(device),
+            "wall_seconds": time.perf_counter() - start,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        path = result_path(config, result)
+        _write_records(path.with_suffix(".videos.csv"), vids, labels, clean_scores, adv_scores)
+        write_json_atomic(path, _jsonable(result))
+        results.append(RunResult(path, result))
+    write_leaderboards(Path(config.results_dir), Path(config.leaderboard_dir))
+    return results
+
+
+def result_path(config: RunConfig, result: dict[str, Any]) -> Path:
+    name = f"{result['attack']}-{result['budget_tag']}.json"
+    return Path(config.results_dir) / result["dataset"] / result["detector"] / name
+
+
+def _write_records(path: Path, ids: list[str], labels: Any, clean: Any, adv: Any) -> None:
+    import csv
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["video_id", "label", "clean_score", "adv_score"])
+        for row in zip(ids, labels, clean, adv, strict=True):
+            w.writerow([row[0], int(row[1]), f"{row[2]:.6f}", f"{row[3]:.6f}"])
+    os.replace(tmp, path)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _f(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else float("nan")
+
+
+def format_table(results: list[RunResult]) -> str:
+    """The compact table `harness run` prints."""
+    lines = [
+        f"{'detector':<16}{'dataset':<11}{'attack':<13}{'budget':<10}{'AUROC clean':>20}{'AUROC attacked':>20}"
+        f"{'drop':>7}{'ASR':>6}{'Linf':>8}{'PSNR':>7}{'videos':>7}{'sec':>7}"
+    ]
+    for r in results:
+        m = r.result["metrics"]
+
+        def ci(key: str, m: dict[str, Any] = m) -> str:
+            lo, hi = m.get(f"{key}_ci") or [None, None]
+            v = m.get(key)
+            if v is None:
+                return "n/a"
+            return f"{v:.3f} [{lo:.2f},{hi:.2f}]" if lo is not None and hi is not None else f"{v:.3f}"
+
+        budget = r.result["budget_tag"] if r.result["budget"] is not None else "-"
+        asr = m.get("asr_all")
+        psnr = m.get("psnr_mean")
+        lines.append(
+            f"{r.result['detector']:<16}{r.result['dataset']:<11}{r.result['attack']:<13}{budget:<10}"
+            f"{ci('auroc_clean'):>20}{ci('auroc_adv'):>20}{_f(m.get('auroc_drop')):>7.3f}"
+            f"{_f(asr):>6.2f}{m.get('linf_max', 0):>8.4f}"
+            f"{(psnr if isinstance(psnr, float) else float('nan')):>7.1f}{m['n_videos']:>7}"
+            f"{r.result['wall_seconds']:>7.0f}"
+        )
+    if results:
+        r0 = results[0].result
+        lines.append(
+            f"split {r0['split']}, video score = {r0['aggregate']} of frame fake-probabilities; "
+            f"95% bootstrap CIs by video; {r0['metrics']['n_skipped_videos']} videos skipped; device {r0['device']}"
+        )
+        lines.append("results: " + ", ".join(str(r.path) for r in results))
+    return "\n".join(lines)
+
+
+__all__ = ["RunConfig", "RunResult", "evaluate", "format_table"]
