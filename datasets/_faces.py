@@ -370,7 +370,9 @@ def extract_track(record: VideoRecord, source: Path, config: FaceConfig, detecto
     for i, frame, hit in zip(indices, frames, found, strict=True):
         if hit is None:
             continue
-        crops.append(square_crop(frame, hit[0], config.margin, config.crop_size))
+        # detector "none": the frame already is the face crop, so no margin is added around it.
+        margin = 0.0 if config.detector == "none" else config.margin
+        crops.append(square_crop(frame, hit[0], margin, config.crop_size))
         kept.append(i)
         boxes.append([round(v, 2) for v in hit[0]])
         scores.append(round(hit[1], 4))

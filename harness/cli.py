@@ -191,6 +191,27 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Fake probability of one video and of each sampled frame."""
+    from harness.datasets._faces import FaceConfig
+    from harness.predict import NoFaceError, predict
+
+    faces = FaceConfig(detector=args.face_detector, num_frames=args.frames)
+    try:
+        p = predict(args.video, args.detector, args.checkpoint, faces, args.device)
+    except NoFaceError as exc:
+        print(f"harness: no face found: {exc}", file=sys.stderr)
+        return 3
+    verdict = "FAKE" if p.probability >= 0.5 else "REAL"
+    print(
+        f"{p.path}: fake probability {p.probability:.3f} ({verdict} at 0.5) from {len(p.frames) or 1} face(s) "
+        f"in {p.frames_sampled} sampled frame(s), detector {p.detector}"
+    )
+    for index, prob in p.frames:
+        print(f"  frame {index:>5}  {prob:.3f}")
+    return 0
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", help="detector name (default xception; see `harness ls detectors`)")
     p.add_argument("--dataset", help="dataset name (default synthetic)")
@@ -297,6 +318,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="start from configs/demo/<detector>.yaml (default) or from the plain defaults",
     )
     p_train.set_defaults(func=cmd_train)
+
+    p_pred = sub.add_parser("predict", help="fake probability of one video (and per sampled frame)")
+    p_pred.add_argument("video", help="video or image file")
+    p_pred.add_argument("--detector", default="meso4", help="detector name (default meso4)")
+    p_pred.add_argument(
+        "--checkpoint",
+        default="mesonet:Meso4_DF",
+        help="weights (default mesonet:Meso4_DF, the published MesoNet detector)",
+    )
+    p_pred.add_argument("--face-detector", default="mtcnn", choices=["mtcnn", "haar", "none"])
+    p_pred.add_argument("--frames", type=int, default=32, help="frames sampled (default 32)")
+    p_pred.add_argument("--device", default="auto")
+    p_pred.set_defaults(func=cmd_predict)
 
     p_lb = sub.add_parser("leaderboard", help="regenerate the leaderboard tables from result files")
     p_lb.add_argument("--results-dir", default="results")
