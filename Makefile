@@ -9,7 +9,7 @@ STAMP   = $(VENV)/.installed
 .PHONY: demo test test-all lint setup clean
 
 demo: $(STAMP)
-	$(BIN)/harness ls detectors
+	$(BIN)/harness run --detector xception --attack pgd
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
