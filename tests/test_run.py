@@ -166,3 +166,14 @@ def test_nan_scores_are_a_clear_error_and_write_nothing(
     with pytest.raises(FloatingPointError, match="non-finite scores"):
         evaluate(config, progress=False)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("name", __import__("harness.detectors", fromlist=["DETECTORS"]).DETECTORS.names())
+def test_every_detector_has_a_valid_demo_recipe(name: str) -> None:
+    from harness.detectors import create_detector
+    from harness.train import demo_config, demo_recipe_path
+
+    assert demo_recipe_path(name).is_file(), f"configs/demo/{name}.yaml is missing"
+    config = demo_config(name)
+    assert config.detector == name and config.epochs > 0
+    create_detector(name, **config.detector_options)  # the options fit the builder
