@@ -116,6 +116,7 @@ LFW_LANDMARKS: dict[int, tuple[float, ...]] = {
 }
 
 HEADS = ("astronaut", "grace", "drawn")
+SKIN_GRAIN = 0.02  # relative amplitude of the fine skin texture of every person
 TEXTURES = ("brick", "grass", "gravel")
 
 
@@ -353,37 +354,62 @@ def _drawn_person(style: IdentityStyle, rng: np.random.Generator) -> Person:
     return Person(np.clip(rgb, 0, 1).astype(np.float32), alpha, skin, hair, clothes, CANON_LMS.copy())
 
 
-def _blend_lfw(person: Person, index: int, rng: np.random.Generator) -> Person:
-    """Blend LFW face ``index`` (grey, 25 px) into the head at full canvas resolution.
+def _blend_lfw(person: Person, index: int) -> Person:
+    """Blend LFW face ``index`` (grey, 25 px) into the head, seamlessly.
 
-    Lightness comes from the LFW face (its mean and spread matched to the face it replaces),
-    colour from the head's own skin, so the blend is seamless: only fakes should show seams.
+    The 25 px face is upsampled smoothly (no pixel grid), its lightness matched to the face it
+    replaces (mean and spread), its colour taken from the head's own skin, and it is blended in
+    two bands: coarse shading with a very wide feather, detail with a narrower one. So no seam,
+    no colour step: only fakes show blending boundaries.
     """
     lfw = _lfw()[index]
     lm = np.asarray(LFW_LANDMARKS[index], dtype=np.float64).reshape(3, 2)
-    m = similarity(lm, person.lms)
+    # 4x cubic upsample, blurred over most of a source pixel: a smooth face without the 25 px grid.
+    up = cv2.resize(lfw, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    up = cv2.GaussianBlur(up, (0, 0), 2.2)
+    to_lfw = np.array([[0.25, 0.0, -0.375], [0.0, 0.25, -0.375]])  # upsampled -> LFW pixels
+    m = compose(similarity(lm, person.lms), to_lfw)
     grey = cv2.warpAffine(
-        lfw, m, (CANVAS_W, CANVAS_H), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+        up, m, (CANVAS_W, CANVAS_H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
-    grey = cv2.GaussianBlur(grey, (0, 0), 1.0)  # hide the 25 px grid
-    blur = cv2.GaussianBlur(grey, (0, 0), 3.0)
-    grey = grey + 0.35 * (grey - blur)
-    grey = grey + cv2.GaussianBlur(rng.normal(0, 0.015, grey.shape).astype(np.float32), (0, 0), 0.6)
+    grey = grey + 0.5 * (grey - cv2.GaussianBlur(grey, (0, 0), 5.0))  # crisper features
 
-    inner = ellipse_mask((CANVAS_H, CANVAS_W), *_INNER, 0, 5.0)
+    shape = (CANVAS_H, CANVAS_W)
+    # Erase the head's own face first (eyes, brows, glasses, wrinkles reaching past the swap
+    # ellipse) with a smooth skin field: no second pair of features around the new face.
+    erase = ellipse_mask(shape, (128.0, 136.0), (52.0, 66.0), 0, 5.0) * cv2.GaussianBlur(
+        person.skin, (0, 0), 3.0
+    )
+    support = person.skin * ellipse_mask(shape, (128.0, 136.0), (70.0, 90.0), 0, 0)
+    smooth = cv2.GaussianBlur(person.rgb * support[..., None], (0, 0), 14.0)
+    smooth /= np.maximum(cv2.GaussianBlur(support, (0, 0), 14.0), 1e-3)[..., None]
+    base = erase[..., None] * smooth + (1 - erase[..., None]) * person.rgb
+
+    inner = ellipse_mask(shape, *_INNER, 0, 4.0)
+    wide = ellipse_mask(shape, _INNER[0], (_INNER[1][0] * 1.05, _INNER[1][1] * 1.02), 0, 11.0)
     core = inner > 0.9
     lab = cv2.cvtColor(person.rgb, cv2.COLOR_RGB2LAB)
     skin_core = core & (person.skin > 0.5)
     ref = lab[skin_core] if skin_core.sum() > 50 else lab[core]
     l_ref, a_ref, b_ref = (float(np.median(ref[:, c])) for c in range(3))
-    l_std = float(np.clip(lab[core][:, 0].std(), 10.0, 16.0))
+    l_std = float(np.clip(lab[core][:, 0].std(), 9.0, 13.0))
     g_mean, g_std = float(grey[core].mean()), float(grey[core].std() + 1e-6)
     light = l_ref + (grey - g_mean) / g_std * l_std
     # Dark features (eyes, brows) and highlights carry less skin chroma than cheeks.
     chroma = np.clip(1.0 - np.abs(light - l_ref) / 60.0, 0.4, 1.0)
-    face_lab = np.stack([np.clip(light, 0, 100), a_ref * chroma, b_ref * chroma], -1).astype(np.float32)
-    face_rgb = np.clip(cv2.cvtColor(face_lab, cv2.COLOR_LAB2RGB), 0, 1)
-    rgb = inner[..., None] * face_rgb + (1 - inner[..., None]) * person.rgb
+
+    def low(x: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(x, (0, 0), 6.0)
+
+    lab = cv2.cvtColor(np.clip(base, 0, 1).astype(np.float32), cv2.COLOR_RGB2LAB)
+    head_l = lab[..., 0]
+    lo = wide * low(light) + (1 - wide) * low(head_l)
+    hi = inner * (light - low(light)) + (1 - inner) * (head_l - low(head_l))
+    new_l = np.clip(lo + hi, 0, 100)
+    new_a = wide * (a_ref * chroma) + (1 - wide) * lab[..., 1]
+    new_b = wide * (b_ref * chroma) + (1 - wide) * lab[..., 2]
+    face_lab = np.stack([new_l, new_a, new_b], -1).astype(np.float32)
+    rgb = np.clip(cv2.cvtColor(face_lab, cv2.COLOR_LAB2RGB), 0, 1)
     skin = np.maximum(person.skin, inner)
     hair = np.clip(person.hair - inner, 0, 1)
     return replace(person, rgb=rgb.astype(np.float32), skin=skin, hair=hair)
@@ -420,7 +446,7 @@ def random_style(rng: np.random.Generator, head: str, lfw: int | None) -> Identi
         hair_tint=(float(gain[0]), float(gain[1]), float(gain[2])),
         aspect=(float(rng.uniform(0.9, 1.1)), float(rng.uniform(0.93, 1.07))),
         shear=float(rng.uniform(-0.05, 0.05)),
-        elastic=float(rng.uniform(1.0, 3.5)),
+        elastic=float(rng.uniform(0.5, 1.5)),
         warp_seed=int(rng.integers(2**31)),
         hair_color=(float(hair[0]), float(hair[1]), float(hair[2])),
         skin_color=(float(skin[0]), float(skin[1]), float(skin[2])),
@@ -432,7 +458,7 @@ def build_person(style: IdentityStyle) -> Person:
     rng = np.random.default_rng(style.warp_seed)
     person = _drawn_person(style, rng) if style.head == "drawn" else _photo_person(style.head)
     if style.lfw is not None:
-        person = _blend_lfw(person, style.lfw, rng)
+        person = _blend_lfw(person, style.lfw)
 
     # Colour: skin tone in CIELAB, hair tint as an RGB gain.
     # Shifts scale with lightness (relative to mid-tone skin), so shadows stay in gamut.
@@ -468,8 +494,14 @@ def build_person(style: IdentityStyle) -> Person:
     # The output at p samples the input at inv(p) + d(p): landmarks move by about -d.
     ij = np.clip(np.round(lms).astype(int), 0, [CANVAS_W - 1, CANVAS_H - 1])
     lms = lms - np.stack([dx[ij[:, 1], ij[:, 0]], dy[ij[:, 1], ij[:, 0]]], -1) @ lin.T
+    # Fine skin texture (pores, the photos' grain) over all skin, inner face included, added after
+    # the warp so that it stays sharp: a real face is as detailed as its forehead and neck.
+    grain = rng.normal(0, 1, (CANVAS_H, CANVAS_W)).astype(np.float32)
+    grain = cv2.GaussianBlur(grain, (0, 0), 0.7) - cv2.GaussianBlur(grain, (0, 0), 2.0)
+    grain *= SKIN_GRAIN / (grain.std() + 1e-6)
+    rgb = np.clip(out[..., :3] * (1 + out[..., 4] * grain)[..., None], 0, 1).astype(np.float32)
     return Person(
-        rgb=out[..., :3].copy(),
+        rgb=rgb,
         alpha=out[..., 3].copy(),
         skin=out[..., 4].copy(),
         hair=out[..., 5].copy(),
@@ -588,28 +620,70 @@ def render_real(person: Person, rng: np.random.Generator, frames: int, size: int
     return Clip(out, transforms, boxes)
 
 
+def _skin_tone(person: Person) -> np.ndarray:
+    """Median CIELAB colour of the person's inner-face skin, on the canvas."""
+    m = similarity(CANON_LMS, person.lms)
+    centre = apply(m, np.array([_INNER[0]]))[0]
+    inner = ellipse_mask((CANVAS_H, CANVAS_W), (float(centre[0]), float(centre[1])), _INNER[1], 0, 0)
+    sel = (inner > 0.5) & (person.skin > 0.5)
+    lab = cv2.cvtColor(person.rgb, cv2.COLOR_RGB2LAB)
+    return np.median(lab[sel], axis=0) if sel.sum() > 50 else np.array([65.0, 12.0, 15.0])
+
+
+# Strength of the face-swap artifacts (ranges drawn per fake video); see render_fake.
+SWAP = {
+    "res": (0.28, 0.36),  # low-res render side / swapped square side (default size: 32-42 px)
+    "flatten": (0.8, 0.92),  # lightness contrast of the swapped face / the target's
+    "desat": (0.5, 0.7),  # chroma the swapped face loses (washed-out colours)
+    "rim": (0.12, 0.2),  # darkening along the blending boundary
+    "halo": (0.6, 0.9),  # width of that rim, low-res pixels
+    "step_l": (4.0, 8.0),  # CIELAB lightness step between swapped face and skin
+    "step_ab": (2.0, 4.0),  # CIELAB colour step
+    "feather": (0.5, 1.0),  # mask feather, low-res pixels
+}
+
+
 def render_fake(clip: Clip, target: Person, donor: Person, rng: np.random.Generator) -> np.ndarray:
-    """Swap ``donor``'s inner face into ``clip`` (of ``target``), with face-swap artifacts."""
+    """Swap ``donor``'s inner face into ``clip`` (of ``target``), with face-swap artifacts.
+
+    Like an autoencoder face swap: the donor's face is rendered at low resolution (about 32-48 px
+    for the swapped square at the default frame size) and upsampled, so it is blurrier than the
+    rest of the frame and carries none of its sensor noise or skin grain; its colours are only
+    partly matched, leaving a brightness and colour step towards the target's skin (in the
+    direction of the donor's own skin tone); it is pasted with a narrow-feathered, slightly
+    misaligned elliptical mask (a visible blending boundary); and mask, alignment and colour
+    jitter from frame to frame (flicker).
+    """
     frames, size = clip.frames.shape[0], clip.frames.shape[1]
     align = similarity(donor.lms, target.lms)  # donor canvas -> target canvas
-    # The swap region, on the target canvas: inner face from the brows to the chin.
+    # The swap region, on the target canvas: inner face from the brows to above the chin.
     mid = target.lms[:2].mean(0)
     iod = float(np.linalg.norm(target.lms[1] - target.lms[0]))
-    centre = mid + np.array([0.0, 0.55 * iod])
-    axes = np.array([0.95 * iod, 1.2 * iod])
+    centre = mid + np.array([0.0, 0.5 * iod])
+    axes = np.array([0.88, 1.12]) * iod * rng.uniform(0.95, 1.05, size=2)
 
-    res_frac = rng.uniform(0.45, 0.62)  # rendered resolution / face size
-    colour_match = rng.uniform(0.25, 0.6)  # 0: donor's colours, 1: fully matched to the target
-    offset = rng.uniform(-0.05, 0.05, size=2) * iod  # mask misalignment, fixed for the clip
-    feather = rng.uniform(0.8, 2.0)  # boundary sharpness in low-res pixels
+    res_frac = rng.uniform(*SWAP["res"])  # low-res render side / swapped square side
+    colour_match = rng.uniform(0.3, 0.7)  # 0: donor's colours, 1: fully matched to the target
+    flatten = rng.uniform(*SWAP["flatten"])  # the render's contrast / the target's (smoothing)
+    rim = rng.uniform(*SWAP["rim"])  # darkening along the blending boundary
+    halo_width = rng.uniform(*SWAP["halo"])
+    desat = rng.uniform(*SWAP["desat"])
+    # The tone step left by the imperfect colour correction, towards the donor's own skin tone.
+    diff = _skin_tone(donor) - _skin_tone(target)
+    sign = np.sign(diff[0]) if abs(diff[0]) > 2 else rng.choice([-1.0, 1.0])
+    step_l = sign * rng.uniform(*SWAP["step_l"])
+    chroma = diff[1:] if np.linalg.norm(diff[1:]) > 1.5 else rng.normal(0, 1, 2)
+    step_ab = chroma / (np.linalg.norm(chroma) + 1e-6) * rng.uniform(*SWAP["step_ab"])
+    offset = rng.uniform(-0.06, 0.06, size=2) * iod  # mask misalignment, fixed for the clip
+    feather = rng.uniform(*SWAP["feather"])  # boundary sharpness in low-res pixels
     out = clip.frames.copy()
     for f in range(frames):
         m = clip.transforms[f]
         s = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
         # Per-frame jitter of the donor's alignment (position, scale, rotation): flicker.
-        jit_a = np.deg2rad(rng.normal(0, 1.2))
-        jit_s = 1 + rng.normal(0, 0.015)
-        jit_t = rng.normal(0, 0.025 * iod, size=2)
+        jit_a = np.deg2rad(rng.normal(0, 1.5))
+        jit_s = 1 + rng.normal(0, 0.02)
+        jit_t = rng.normal(0, 0.03 * iod, size=2)
         lin = jit_s * np.array([[np.cos(jit_a), -np.sin(jit_a)], [np.sin(jit_a), np.cos(jit_a)]])
         jit = np.hstack([lin, (centre + jit_t - lin @ centre)[:, None]])
         to_frame = compose(m, compose(jit, align))
@@ -620,26 +694,41 @@ def render_fake(clip: Clip, target: Person, donor: Person, rng: np.random.Genera
         side = int(np.ceil(2 * half))
         lo = max(8, int(round(side * res_frac)))
         k = lo / side
-        crop = np.float64([[k, 0, -x0 * k], [0, k, -y0 * k]])  # frame -> low-res square
+        # The donor's face in the swapped square, then downsampled: the low-resolution render.
+        shift = np.float64([[1, 0, -x0], [0, 1, -y0]])
         patch = cv2.warpAffine(
             donor.rgb,
-            compose(crop, to_frame),
-            (lo, lo),
+            compose(shift, to_frame),
+            (side, side),
             flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REFLECT101,
         )
+        patch = cv2.resize(patch, (lo, lo), interpolation=cv2.INTER_AREA)
+        crop = np.float64([[k, 0, -x0 * k], [0, k, -y0 * k]])  # frame -> low-res square
 
         # Low-res mask: target's inner-face ellipse, misaligned and jittering.
-        mc = apply(compose(crop, m), (centre + offset)[None])[0] + rng.normal(0, 0.02 * iod * s * k, size=2)
+        mc = apply(compose(crop, m), (centre + offset)[None])[0] + rng.normal(0, 0.025 * iod * s * k, size=2)
         ax = axes * s * k * (1 + rng.normal(0, 0.03, size=2))
-        ang = float(np.rad2deg(np.arctan2(m[1, 0], m[0, 0])))
-        mask = ellipse_mask(
-            (lo, lo), (float(mc[0]), float(mc[1])), (float(ax[0]), float(ax[1])), ang, feather
-        )
+        ang = float(np.rad2deg(np.arctan2(m[1, 0], m[0, 0]))) + rng.normal(0, 2.0)
+        ell = ((lo, lo), (float(mc[0]), float(mc[1])), (float(ax[0]), float(ax[1])), ang)
+        mask = ellipse_mask(*ell, feather)
+        halo = ellipse_mask(*ell, halo_width)
 
-        # Partial colour transfer in CIELAB (mean and spread), its strength flickering.
+        # Partial colour transfer in CIELAB (mean and spread), its strength flickering, plus the
+        # tone step (flickering too).
         tgt = clip.frames[f].astype(np.float32) / 255.0
-        tgt_lo = cv2.warpAffine(tgt, crop, (lo, lo), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        fx0, fy0 = max(0, x0), max(0, y0)
+        fx1, fy1 = min(size, x0 + side), min(size, y0 + side)
+        if fx1 <= fx0 or fy1 <= fy0:
+            continue
+        sub = (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
+        tgt_lo = cv2.resize(
+            cv2.warpAffine(
+                tgt, shift, (side, side), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT101
+            ),
+            (lo, lo),
+            interpolation=cv2.INTER_AREA,
+        )
         plab = cv2.cvtColor(patch, cv2.COLOR_RGB2LAB)
         tlab = cv2.cvtColor(tgt_lo, cv2.COLOR_RGB2LAB)
         core = mask > 0.5
@@ -647,20 +736,20 @@ def render_fake(clip: Clip, target: Person, donor: Person, rng: np.random.Genera
             a = float(np.clip(colour_match + rng.normal(0, 0.08), 0, 1))
             pm, ps = plab[core].mean(0), plab[core].std(0) + 1e-3
             tm, ts = tlab[core].mean(0), tlab[core].std(0) + 1e-3
-            plab = (plab - pm) * ((ps + a * (ts - ps)) / ps) + pm + a * (tm - pm)
-            plab[..., 0] += rng.normal(0, 1.2)  # brightness flicker
+            spread = ps + a * (ts - ps)
+            spread[0] = ts[0] * flatten
+            plab = (plab - pm) * (spread / ps) + pm + a * (tm - pm)
+            plab[..., 0] += step_l * rng.uniform(0.85, 1.15) + rng.normal(0, 1.5)
+            plab[..., 1:] += step_ab * rng.uniform(0.85, 1.15) + rng.normal(0, 0.7, size=2)
+            plab[..., 1:] *= 1 - desat * rng.uniform(0.85, 1.15)
         patch = np.clip(cv2.cvtColor(plab.astype(np.float32), cv2.COLOR_LAB2RGB), 0, 1)
 
-        # Upsample (the resolution mismatch) and paste with the feathered mask.
+        # Upsample (the resolution mismatch) and paste with the mask.
         big = cv2.resize(patch, (side, side), interpolation=cv2.INTER_LINEAR)
         bmask = cv2.resize(mask, (side, side), interpolation=cv2.INTER_LINEAR)
-        fx0, fy0 = max(0, x0), max(0, y0)
-        fx1, fy1 = min(size, x0 + side), min(size, y0 + side)
-        if fx1 <= fx0 or fy1 <= fy0:
-            continue
-        sub = (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
+        bhalo = cv2.resize(4 * halo * (1 - halo), (side, side), interpolation=cv2.INTER_LINEAR)
         region = tgt[fy0:fy1, fx0:fx1]
         w = bmask[sub][..., None]
-        blended = w * big[sub] + (1 - w) * region
+        blended = (w * big[sub] + (1 - w) * region) * (1 - rim * bhalo[sub][..., None])
         out[f, fy0:fy1, fx0:fx1] = np.clip(np.round(blended * 255), 0, 255).astype(np.uint8)
     return out

@@ -45,7 +45,7 @@ from harness.datasets._splits import write_json_atomic
 if TYPE_CHECKING:
     from harness.datasets._synthetic_faces import IdentityStyle
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 METADATA = "metadata.json"
 CODEC, PIX_FMT, CRF, PRESET = "libx264", "yuv420p", 18, "veryfast"
 X264_PARAMS = "mbtree=0"  # see write_mp4
