@@ -7,16 +7,20 @@ in the Wild crops), and matplotlib's ``grace_hopper.jpg``. Every person is built
 be aligned with a similarity transform of three landmarks (eyes and mouth).
 
 * :func:`build_person` turns an :class:`IdentityStyle` into a :class:`Person`: a head (the
-  astronaut's, Grace Hopper's, or a drawn one) with optionally an LFW face blended in at full
-  resolution, then an identity-specific warp (face aspect, shear, elastic) and recolouring
-  (skin tone in CIELAB, hair and clothing tint).
+  astronaut's, Grace Hopper's, or a drawn one) with optionally an LFW face blended in
+  seamlessly (the head's own face erased first; lightness from the LFW face, colour from the
+  head's skin, two-band blend with a very wide feather), then an identity-specific warp (face
+  aspect, shear, a gentle elastic warp), recolouring (skin tone in CIELAB, hair and clothing
+  tint) and a fine skin grain over all skin, inner face included.
 * :func:`render_real` renders a clip of a person over a background with smooth head motion,
-  lighting and sensor noise, and returns the per-frame canvas-to-frame transforms.
+  lighting and sensor noise over the whole frame, and returns the per-frame canvas-to-frame
+  transforms. A real face is as sharp, noisy and coloured as the rest of its head: no seam.
 * :func:`render_fake` imitates a face-swap pipeline on a rendered real clip: the donor's inner
   face is aligned to the target's landmarks in every frame, rendered at low resolution and
-  upsampled, only partly colour-matched, and pasted with a feathered, slightly misaligned
-  elliptical mask that jitters from frame to frame (blending boundary, colour and resolution
-  mismatch, flicker, and no sensor noise inside the swapped region).
+  upsampled (blurrier than the frame, without its grain and sensor noise), colour-corrected
+  poorly (washed-out, flatter, with a brightness and colour step towards the surrounding skin),
+  and pasted with a narrow-feathered, slightly misaligned elliptical mask that leaves a darker
+  rim along the seam and jitters from frame to frame (flicker). :data:`SWAP` sets how strong.
 
 Everything is a function of the ``numpy.random.Generator`` passed in: same seed, same pixels.
 """
@@ -630,7 +634,7 @@ def _skin_tone(person: Person) -> np.ndarray:
     return np.median(lab[sel], axis=0) if sel.sum() > 50 else np.array([65.0, 12.0, 15.0])
 
 
-# Strength of the face-swap artifacts (ranges drawn per fake video); see render_fake.
+# Strength of the face-swap artifacts of fakes: (low, high) ranges, one value drawn per video.
 SWAP = {
     "res": (0.28, 0.36),  # low-res render side / swapped square side (default size: 32-42 px)
     "flatten": (0.8, 0.92),  # lightness contrast of the swapped face / the target's
@@ -646,13 +650,16 @@ SWAP = {
 def render_fake(clip: Clip, target: Person, donor: Person, rng: np.random.Generator) -> np.ndarray:
     """Swap ``donor``'s inner face into ``clip`` (of ``target``), with face-swap artifacts.
 
-    Like an autoencoder face swap: the donor's face is rendered at low resolution (about 32-48 px
-    for the swapped square at the default frame size) and upsampled, so it is blurrier than the
-    rest of the frame and carries none of its sensor noise or skin grain; its colours are only
-    partly matched, leaving a brightness and colour step towards the target's skin (in the
-    direction of the donor's own skin tone); it is pasted with a narrow-feathered, slightly
-    misaligned elliptical mask (a visible blending boundary); and mask, alignment and colour
-    jitter from frame to frame (flicker).
+    Like an autoencoder face swap with a crude blend: the donor's face is rendered at low
+    resolution (about 32-42 px for the swapped square at the default frame size) and upsampled,
+    so it is blurrier than the rest of the frame and carries none of its sensor noise or skin
+    grain; its colour correction is poor: the render is washed out (desaturated) and flatter
+    than the target's face, with a brightness and colour step towards the surrounding skin (in
+    the direction of the donor's own skin tone); it is pasted with a narrow-feathered, slightly
+    misaligned elliptical mask that leaves a darker rim along the seam (a visible blending
+    boundary); and mask, alignment and colour jitter from frame to frame (flicker). Strengths are
+    drawn per video from the ranges in :data:`SWAP`; they are chosen so that a small CNN learns
+    the artifacts at 64 px input in about a hundred optimizer steps.
     """
     frames, size = clip.frames.shape[0], clip.frames.shape[1]
     align = similarity(donor.lms, target.lms)  # donor canvas -> target canvas
@@ -666,8 +673,8 @@ def render_fake(clip: Clip, target: Person, donor: Person, rng: np.random.Genera
     colour_match = rng.uniform(0.3, 0.7)  # 0: donor's colours, 1: fully matched to the target
     flatten = rng.uniform(*SWAP["flatten"])  # the render's contrast / the target's (smoothing)
     rim = rng.uniform(*SWAP["rim"])  # darkening along the blending boundary
-    halo_width = rng.uniform(*SWAP["halo"])
-    desat = rng.uniform(*SWAP["desat"])
+    halo_width = rng.uniform(*SWAP["halo"])  # rim width in low-res pixels
+    desat = rng.uniform(*SWAP["desat"])  # chroma lost by the render
     # The tone step left by the imperfect colour correction, towards the donor's own skin tone.
     diff = _skin_tone(donor) - _skin_tone(target)
     sign = np.sign(diff[0]) if abs(diff[0]) > 2 else rng.choice([-1.0, 1.0])
@@ -714,8 +721,9 @@ def render_fake(clip: Clip, target: Person, donor: Person, rng: np.random.Genera
         mask = ellipse_mask(*ell, feather)
         halo = ellipse_mask(*ell, halo_width)
 
-        # Partial colour transfer in CIELAB (mean and spread), its strength flickering, plus the
-        # tone step (flickering too).
+        # Poor colour correction in CIELAB: mean and colour spread partly matched (the strength
+        # flickering), lightness spread flattened, the tone step added (flickering too), and
+        # the colours washed out.
         tgt = clip.frames[f].astype(np.float32) / 255.0
         fx0, fy0 = max(0, x0), max(0, y0)
         fx1, fy1 = min(size, x0 + side), min(size, y0 + side)
@@ -744,7 +752,7 @@ def render_fake(clip: Clip, target: Person, donor: Person, rng: np.random.Genera
             plab[..., 1:] *= 1 - desat * rng.uniform(0.85, 1.15)
         patch = np.clip(cv2.cvtColor(plab.astype(np.float32), cv2.COLOR_LAB2RGB), 0, 1)
 
-        # Upsample (the resolution mismatch) and paste with the mask.
+        # Upsample (the resolution mismatch) and paste with the mask; the seam gets a darker rim.
         big = cv2.resize(patch, (side, side), interpolation=cv2.INTER_LINEAR)
         bmask = cv2.resize(mask, (side, side), interpolation=cv2.INTER_LINEAR)
         bhalo = cv2.resize(4 * halo * (1 - halo), (side, side), interpolation=cv2.INTER_LINEAR)

@@ -7,10 +7,13 @@ without downloads; its numbers say nothing about Celeb-DF, DFDC or FaceForensics
 
 * Real videos: people built from real face photos shipped inside scikit-image and matplotlib
   (see :mod:`harness.datasets._synthetic_faces`), moving smoothly over varied backgrounds,
-  encoded as H.264 mp4 (libx264, yuv420p, CRF 18, preset veryfast) through PyAV.
-* Fake videos imitate face-swap pipelines: the inner face of a donor identity, aligned to the
-  target in every frame, rendered at low resolution, partly colour-matched and pasted with a
-  feathered, slightly misaligned and flickering elliptical mask.
+  encoded as H.264 mp4 (libx264, yuv420p, CRF 18, preset veryfast) through PyAV. A real face
+  is rendered consistently with its head: no seam, no colour step, the frame's grain and noise.
+* Fake videos imitate face-swap pipelines, with strong and consistent traces: the inner face of
+  a donor identity, aligned to the target in every frame, rendered at low resolution (blurry,
+  no sensor noise), poorly colour-corrected (washed out, a brightness and colour step) and
+  pasted with a narrow-feathered, slightly misaligned and flickering elliptical mask (a visible
+  seam with a darker rim). A small CNN learns them at 64 px input in about 100 steps.
 * Layout like Celeb-DF: ``real/id03_0001.mp4`` and ``fake/id03_id07_0001.mp4`` (identity
   ``id07``'s face swapped into ``real/id03_0001``), plus ``metadata.json`` (written last and
   atomically: a root without it is incomplete and is generated again) and ``README.txt``.
@@ -79,9 +82,11 @@ anything. Results on it say nothing about Celeb-DF, DFDC, FaceForensics++ or rea
 
 real/idXX_NNNN.mp4       a person (identity idXX) built from face photos shipped with
                          scikit-image (astronaut, Labeled Faces in the Wild subset) and
-                         matplotlib (Grace Hopper), warped and recoloured, moving over a background.
+                         matplotlib (Grace Hopper), warped and recoloured, moving over a background
+                         (the face rendered seamlessly into its head).
 fake/idXX_idYY_NNNN.mp4  identity idYY's inner face swapped into real/idXX_NNNN (low-resolution
-                         render, partial colour match, visible blending boundary, flicker).
+                         render without sensor noise, washed-out colours with a brightness and
+                         colour step, visible blending boundary with a darker rim, flicker).
 metadata.json            every video: path, label (0 real, 1 fake), target identity, source
                          identity, original video, frame count, face boxes; generation settings.
                          Written last: a folder without it is incomplete and is regenerated.

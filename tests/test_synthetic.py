@@ -247,3 +247,97 @@ def test_bad_settings_and_foreign_folders_are_refused(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="refusing to overwrite"):
         Synthetic(tmp_path, size="tiny").index()
     assert (tmp_path / "real" / "mine.mp4").exists()
+
+
+def _face_regions(person: sf.Person) -> tuple[np.ndarray, np.ndarray]:
+    """Canvas masks: the core of the swapped region, and a ring of skin just outside it."""
+    mid = person.lms[:2].mean(0)
+    iod = float(np.linalg.norm(person.lms[1] - person.lms[0]))
+    centre, axes = tuple(mid + np.array([0.0, 0.5 * iod])), np.array([0.88, 1.12]) * iod
+    shape = (sf.CANVAS_H, sf.CANVAS_W)
+    core = sf.ellipse_mask(shape, centre, tuple(0.6 * axes))
+    ring = sf.ellipse_mask(shape, centre, tuple(1.4 * axes)) - sf.ellipse_mask(
+        shape, centre, tuple(1.15 * axes)
+    )
+    return core, (ring * (person.skin > 0.9)).astype(np.float32)
+
+
+def _colour_and_detail(frames: np.ndarray, clip: sf.Clip, person: sf.Person) -> np.ndarray:
+    """Mean chroma and fine detail (|L - blurred L|) in the core and the ring, over frames."""
+    core, ring = _face_regions(person)
+    stats = []
+    for frame, m in zip(frames, clip.transforms, strict=True):
+        size = frame.shape[0]
+        in_core = cv2.warpAffine(core, m, (size, size)) > 0.99
+        in_ring = cv2.warpAffine(ring, m, (size, size)) > 0.99
+        lab = cv2.cvtColor(frame.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)
+        chroma = np.hypot(lab[..., 1], lab[..., 2])
+        detail = np.abs(lab[..., 0] - cv2.GaussianBlur(lab[..., 0], (0, 0), 1.0))
+        stats.append(
+            [chroma[in_core].mean(), chroma[in_ring].mean(), detail[in_core].mean(), detail[in_ring].mean()]
+        )
+    return np.mean(stats, axis=0)
+
+
+@pytest.mark.parametrize(
+    ("head", "lfw"), [("drawn", 56), ("astronaut", 35), ("grace", 7), ("astronaut", None)]
+)
+def test_real_faces_are_seamless_and_swapped_faces_carry_the_traces(head: str, lfw: int | None) -> None:
+    target = sf.build_person(sf.random_style(np.random.default_rng(1), head, lfw))
+    donor = sf.build_person(sf.random_style(np.random.default_rng(2), "drawn", 24))
+    clip = sf.render_real(target, np.random.default_rng(3), 4, 224)
+    fake = sf.render_fake(clip, target, donor, np.random.default_rng(4))
+    real_c, real_r, real_detail, ring_detail = _colour_and_detail(clip.frames, clip, target)
+    fake_c, fake_r, fake_detail, _ = _colour_and_detail(fake, clip, target)
+    # A real face has the colour and the fine detail (grain, sensor noise) of the skin around it.
+    assert 0.75 < real_c / real_r < 1.35
+    assert 0.6 < real_detail / ring_detail < 1.8
+    # A swapped face is washed out next to the skin around it and blurrier than the real one.
+    assert fake_c / fake_r < 0.6
+    assert fake_detail < 0.5 * real_detail
+
+
+@pytest.mark.slow
+def test_a_small_cnn_learns_the_fakes_in_a_hundred_steps(tmp_path: Path) -> None:
+    """The point of the strong traces: held-out identities, 64 px crops, 100 steps of batch 32."""
+    import torch
+    import torch.nn.functional as F
+
+    from harness.datasets._faces import crops_to_tensor, square_crop
+    from harness.detectors import create_detector
+    from harness.metrics import aggregate_by_video, auroc, video_labels
+
+    index = Synthetic(tmp_path / "default", size="default", seed=0).index()
+    split_of = {r.video_id: r.split for r in make_manifest(index, "random", seed=0).rows}
+    boxes = {v["video_id"]: v["face_boxes"] for v in metadata(index.root)["videos"]}
+    data: dict[str, tuple[list, list, list]] = {"train": ([], [], []), "held_out": ([], [], [])}
+    for v in index.videos:
+        clip = decode(index.abspath(v))
+        crops = np.stack([square_crop(f, b, 0.3, 256) for f, b in zip(clip, boxes[v.video_id], strict=True)])
+        xs, ys, ids = data["train" if split_of[v.video_id] == "train" else "held_out"]
+        xs.append(crops_to_tensor(crops, (64, 64)))
+        ys += [v.label] * len(crops)
+        ids += [v.video_id] * len(crops)
+    x, y = torch.cat(data["train"][0]), torch.tensor(data["train"][1])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(min(threads, 2))
+    try:
+        torch.manual_seed(0)
+        model = create_detector("cnn", input_size=64)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        model.train()
+        for _ in range(100):
+            idx = torch.randint(0, len(x), (32,))
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            p = torch.cat([model(t).softmax(1)[:, 1] for t in data["held_out"][0]]).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    ids = data["held_out"][2]
+    _, scores = aggregate_by_video(ids, p, "mean")
+    _, labels = video_labels(ids, np.array(data["held_out"][1]))
+    assert auroc(labels, scores) >= 0.9
