@@ -143,6 +143,9 @@ class Attack:
     norm: ClassVar[Literal["linf", "l2"] | None] = None  # None: a perturbation without a budget
     uses_gradients: ClassVar[bool] = False
     black_box: ClassVar[bool] = False
+    # The setting that sets how strong the attack is: ``eps`` for budgeted attacks, e.g.
+    # ``quality`` for JPEG. A list of it in ``harness run`` gives a robustness curve.
+    strength: ClassVar[str | None] = None
 
     def __init__(self, config: AttackConfig | None = None, /, **settings: Any) -> None:
         from harness.config import from_dict
@@ -175,6 +178,17 @@ class Attack:
     @property
     def eps(self) -> float | None:
         return getattr(self.config, "eps", None) if self.norm is not None else None
+
+    @classmethod
+    def strength_param(cls) -> str | None:
+        """Name of the strength setting: ``eps`` for a budgeted attack, else :attr:`strength`."""
+        return "eps" if cls.norm is not None else cls.strength
+
+    @property
+    def strength_value(self) -> float | None:
+        """This attack's value of its strength setting (``None`` when it has none)."""
+        param = self.strength_param()
+        return None if param is None else getattr(self.config, param)
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(self.config).items())

@@ -33,6 +33,7 @@ class Blur(Attack):
 
     name = "blur"
     Config = BlurConfig
+    strength = "sigma"
 
     def run(self, model: AttackModel, x: Tensor, y: Tensor) -> Tensor:
         from torchvision.transforms.v2.functional import gaussian_blur

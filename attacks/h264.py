@@ -90,6 +90,7 @@ class H264(Attack):
 
     name = "h264"
     Config = H264Config
+    strength = "crf"
 
     def run(self, model: AttackModel, x: Tensor, y: Tensor) -> Tensor:
         clips = to_uint8(model.frames(x)).permute(0, 1, 3, 4, 2).numpy()  # (n, T, H, W, 3)

@@ -57,6 +57,7 @@ class JPEG(Attack):
 
     name = "jpeg"
     Config = JPEGConfig
+    strength = "quality"
 
     def run(self, model: AttackModel, x: Tensor, y: Tensor) -> Tensor:
         frames = to_uint8(model.frames(x).flatten(0, 1)).permute(0, 2, 3, 1).numpy()  # (n*T, H, W, 3)

@@ -32,6 +32,7 @@ class Noise(Attack):
 
     name = "noise"
     Config = NoiseConfig
+    strength = "sigma"
 
     @property
     def randomized(self) -> bool:

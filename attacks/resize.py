@@ -32,6 +32,7 @@ class Resize(Attack):
 
     name = "resize"
     Config = ResizeConfig
+    strength = "scale"
 
     def run(self, model: AttackModel, x: Tensor, y: Tensor) -> Tensor:
         h, w = x.shape[-2:]

@@ -139,10 +139,12 @@ def _data_cli(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_run(args: argparse.Namespace) -> int:
     """Evaluate a detector clean and under attack; print the table."""
     from harness.config import build_config
-    from harness.runner import RunConfig, evaluate, format_table
+    from harness.runner import RunConfig, SuiteError, evaluate, format_table
 
     cli: dict[str, Any] = {
-        k: getattr(args, k) for k in ("detector", "attack", "checkpoint", "device") if hasattr(args, k)
+        k: getattr(args, k)
+        for k in ("detector", "attack", "suite", "checkpoint", "device")
+        if hasattr(args, k)
     }
     data = _data_cli(args)
     if data:
@@ -150,7 +152,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = build_config(
         RunConfig, getattr(args, "config", None), cli=cli, sets=_translate_sets(getattr(args, "set", None))
     )
-    results = evaluate(config, progress=not getattr(args, "quiet", False))
+    try:
+        results = evaluate(config, progress=not getattr(args, "quiet", False))
+    except SuiteError as exc:
+        print(format_table(exc.results))
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 1
     print(format_table(results))
     return 0
 
@@ -298,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(p_run)
     p_run.add_argument("--attack", help="attack name (default pgd; see `harness ls attacks`)")
+    p_run.add_argument(
+        "--suite",
+        help="run every member of a suite instead of one attack: standard, smoke (configs/suites/) or a YAML path",
+    )
     p_run.add_argument(
         "--checkpoint",
         help="detector weights (default on synthetic: its demo model, trained once if missing)",

@@ -27,7 +27,8 @@ RESULT_SCHEMA = 1
 class RunConfig:
     """One evaluation; precedence CLI > YAML (``--config``) > these defaults.
 
-    ``attack_options.eps`` may be a list: one result per budget (a robustness curve).
+    The attack's strength setting in ``attack_options`` (``eps``, ``quality``, ``crf``, ...) may
+    be a list: one result per value (a robustness curve). ``suite`` runs a suite's members instead.
     ``split``: ``"auto"`` evaluates the test split, except for a checkpoint that was not trained
     on this dataset (e.g. the published MesoNet weights on a folder of faces): then every video
     is unseen and all of them are evaluated.
@@ -39,6 +40,7 @@ class RunConfig:
     detector_options: dict[str, Any] = field(default_factory=dict)
     attack_options: dict[str, Any] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
+    suite: str | None = None  # a suite name (configs/suites/) or YAML path: run all its members
     split: str = "auto"  # auto | test | val | train | all
     aggregate: str = "mean"  # video score from frame scores: mean | median | max | mean_logit
     batch_size: int = 16
@@ -86,12 +88,9 @@ def _device_name(device: torch.device) -> str:
 
 def budget_tag(eps: float | None) -> str:
     """A file-name-safe budget: ``4/255`` -> ``eps4of255`` when it is a multiple of 1/255."""
-    if eps is None:
-        return "default"
-    k = eps * 255
-    if abs(k - round(k)) < 1e-6:
-        return f"eps{round(k)}of255"
-    return f"eps{eps:g}".replace(".", "p")
+    from harness.suites import strength_tag
+
+    return strength_tag("eps" if eps is not None else None, eps)
 
 
 def _resolve_checkpoint(config: RunConfig, prep: PreparedData, progress: bool) -> str:
@@ -107,22 +106,60 @@ def _resolve_checkpoint(config: RunConfig, prep: PreparedData, progress: bool) -
     return str(ensure_demo_model(config.detector, config.data, config.device, progress, prepared=prep))
 
 
-def evaluate(config: RunConfig, progress: bool = True) -> list[RunResult]:
-    """Score clean and attacked, one result per budget; returns the results written."""
-    from tqdm import tqdm
+def attack_plan(config: RunConfig) -> tuple[list[Any], str | None]:
+    """The (attack, settings) members this run evaluates, and the suite name (if any).
 
+    With ``suite``: its members. Otherwise ``attack`` with ``attack_options``, one member per
+    value when its strength setting (``eps``, ``quality``, ...) is a list. Validated up front.
+    """
+    from harness.attacks import create_attack
+    from harness.suites import expand_member, load_suite
+
+    if config.suite:
+        if config.attack_options:
+            raise ValueError(
+                "attack settings (--set attack.*) do not combine with --suite: a suite fixes its "
+                "members' settings; copy the suite YAML and edit it instead"
+            )
+        suite = load_suite(config.suite)
+        return list(suite.members), suite.name
+    members = expand_member(config.attack, dict(config.attack_options))
+    for m in members:
+        create_attack(m.attack, **m.options)  # bad settings fail before any work
+    return members, None
+
+
+@dataclass
+class _Context:
+    """What every member of a run shares: data, detector, clean scores and thresholds."""
+
+    config: RunConfig
+    prep: PreparedData
+    detector: Any
+    device: torch.device
+    checkpoint: str
+    checkpoint_sha256: str
+    split: str
+    threshold_source: str
+    eval_videos: list[Any]
+    samples: Any
+    clean_probs: np.ndarray
+    video_ids: list[str]
+    labels: np.ndarray
+    clean_scores: np.ndarray
+    threshold: float
+    threshold_1fpr: float | None
+    skipped: list[Any]
+    start: float
+
+
+def _prepare(config: RunConfig, progress: bool) -> _Context:
     from harness import metrics
-    from harness.attacks import ATTACKS, create_attack
     from harness.checkpoint import sha256_file
     from harness.detectors import create_detector, resolve_checkpoint
-    from harness.leaderboard import write_leaderboards
     from harness.scoring import fake_probabilities, make_samples, resolve_device
-    from harness.version import code_version
 
     start = time.perf_counter()
-    if config.aggregate not in metrics.AGGREGATIONS:
-        raise ValueError(f"aggregate must be one of {metrics.AGGREGATIONS}, got {config.aggregate!r}")
-    ATTACKS.get(config.attack)  # fail fast on an unknown attack name
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     prep = prepare_dataset(config.data, progress=progress)
@@ -148,13 +185,10 @@ def evaluate(config: RunConfig, progress: bool = True) -> list[RunResult]:
     if not eval_videos:
         raise ValueError(f"no usable videos in split {split!r} (see `harness data prepare`)")
 
-    def video_scores(videos: list[Any], probs: np.ndarray, ids: list[str]) -> tuple[list[str], np.ndarray]:
-        return metrics.aggregate_by_video(ids, probs, config.aggregate)
-
     # Thresholds fixed on clean validation scores.
     val = make_samples(val_videos, spec.kind, spec.input_size, spec.frames_per_clip)
     val_probs = fake_probabilities(detector, val.x, config.batch_size, device).numpy()
-    _, val_scores = video_scores(val_videos, val_probs, val.video_ids)
+    _, val_scores = metrics.aggregate_by_video(val.video_ids, val_probs, config.aggregate)
     _, val_labels = metrics.video_labels(val.video_ids, val.labels.numpy())
     both = len(set(val_labels.tolist())) == 2
     thr = metrics.threshold_balanced(val_labels, val_scores) if both else 0.5
@@ -162,96 +196,166 @@ def evaluate(config: RunConfig, progress: bool = True) -> list[RunResult]:
 
     samples = make_samples(eval_videos, spec.kind, spec.input_size, spec.frames_per_clip)
     clean_probs = fake_probabilities(detector, samples.x, config.batch_size, device).numpy()
-    vids, clean_scores = video_scores(eval_videos, clean_probs, samples.video_ids)
+    vids, clean_scores = metrics.aggregate_by_video(samples.video_ids, clean_probs, config.aggregate)
     _, labels = metrics.video_labels(samples.video_ids, samples.labels.numpy())
+    return _Context(
+        config=config,
+        prep=prep,
+        detector=detector,
+        device=device,
+        checkpoint=ckpt,
+        checkpoint_sha256=sha256_file(resolve_checkpoint(ckpt)),
+        split=split,
+        threshold_source=threshold_source,
+        eval_videos=eval_videos,
+        samples=samples,
+        clean_probs=clean_probs,
+        video_ids=vids,
+        labels=labels,
+        clean_scores=clean_scores,
+        threshold=thr,
+        threshold_1fpr=thr_1fpr,
+        skipped=list(prep.manifest.skipped) + list(prep.report.skipped),
+        start=start,
+    )
 
-    eps_values = config.attack_options.get("eps")
-    budgets = eps_values if isinstance(eps_values, list) else [eps_values]
-    ckpt_path = resolve_checkpoint(ckpt)
-    ckpt_hash = sha256_file(ckpt_path)
-    skipped = list(prep.manifest.skipped) + list(prep.report.skipped)
+
+def _run_member(ctx: _Context, member: Any, suite: str | None, progress: bool) -> RunResult:
+    """Attack every sample with one member, score, summarize and write its result files."""
+    from tqdm import tqdm
+
+    from harness import metrics
+    from harness.attacks import create_attack
+    from harness.suites import strength_tag
+
+    config, detector, samples = ctx.config, ctx.detector, ctx.samples
+    attack = create_attack(member.attack, **{"seed": config.seed, **member.options})
+    tag = strength_tag(attack.strength_param(), attack.strength_value)
+    t0 = time.perf_counter()
+    adv_probs = np.empty_like(ctx.clean_probs)
+    n = len(samples.x)
+    linf, l2, psnr = np.zeros(n), np.zeros(n), np.full(n, np.inf)
+    queries = 0
+    label = f"{member.attack} {tag if tag != 'default' else ''}".strip()
+    bar = tqdm(range(0, n, config.batch_size), desc=f"attack {label}", unit="batch", disable=not progress)
+    for i in bar:
+        sl = slice(i, min(n, i + config.batch_size))
+        x = samples.x[sl].to(ctx.device)
+        res = attack(detector, x, samples.labels[sl].to(ctx.device))
+        queries += res.queries
+        with torch.no_grad():
+            adv_probs[sl] = torch.softmax(detector(res.x_adv).float(), 1)[:, 1].cpu().numpy()
+        linf[sl], l2[sl] = res.linf.numpy(), res.l2.numpy()
+        psnr[sl] = metrics.psnr(x.flatten(1).cpu().numpy(), res.x_adv.flatten(1).cpu().numpy())
+    if not np.isfinite(adv_probs).all():
+        raise FloatingPointError(f"{config.detector}: non-finite scores under {label}; result not written")
+    attack_seconds = time.perf_counter() - t0
+    _, adv_scores = metrics.aggregate_by_video(samples.video_ids, adv_probs, config.aggregate)
+    summary = metrics.summarize(
+        ctx.labels,
+        ctx.clean_scores,
+        adv_scores,
+        threshold=ctx.threshold,
+        threshold_1fpr=ctx.threshold_1fpr,
+        n_boot=config.n_boot,
+        seed=config.seed,
+    )
+    result = {
+        "schema_version": RESULT_SCHEMA,
+        "detector": config.detector,
+        "dataset": ctx.prep.manifest.dataset,
+        "attack": member.attack,
+        "suite": suite,
+        "budget": attack.eps,
+        "strength_param": attack.strength_param(),
+        "strength": attack.strength_value,
+        "budget_tag": tag,
+        "norm": attack.norm,
+        "uses_gradients": attack.uses_gradients,
+        "black_box": attack.black_box,
+        "attack_config": dataclasses.asdict(attack.config),
+        "target": attack.config.target,
+        "split": ctx.split,
+        "threshold_source": ctx.threshold_source,
+        "aggregate": config.aggregate,
+        "metrics": {
+            **summary,
+            **metrics.perturbation_stats(linf, l2, psnr),
+            "queries": int(queries),
+            "queries_per_sample": queries / max(1, n),
+            "attack_seconds": attack_seconds,
+            "n_samples": int(n),
+            "n_skipped_videos": len(ctx.skipped),
+        },
+        "skipped": [dataclasses.asdict(s) for s in ctx.skipped],
+        "detector_spec": detector.spec.to_dict(),
+        "checkpoint": str(ctx.checkpoint),
+        "checkpoint_sha256": ctx.checkpoint_sha256,
+        "checkpoint_meta": detector.checkpoint_meta,
+        "split_manifest_hash": ctx.prep.manifest.hash,
+        "seed": config.seed,
+        "config": dataclasses.asdict(config),
+        "code_version": _code_version(),
+        "libraries": _library_versions(),
+        "device": _device_name(ctx.device),
+        "wall_seconds": time.perf_counter() - ctx.start,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    path = result_path(config, result)
+    _write_records(path.with_suffix(".videos.csv"), ctx.video_ids, ctx.labels, ctx.clean_scores, adv_scores)
+    write_json_atomic(path, _jsonable(result))
+    return RunResult(path, result)
+
+
+def _code_version() -> str:
+    from harness.version import code_version
+
+    return code_version()
+
+
+class SuiteError(RuntimeError):
+    """Some members of a run failed; the results of the others were written (``.results``)."""
+
+    def __init__(self, message: str, results: list[RunResult]) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+def evaluate(config: RunConfig, progress: bool = True) -> list[RunResult]:
+    """Score clean once, then under every member (attack x strength); one result file each.
+
+    Each result is written as soon as its member finishes, so an interrupted or failing run keeps
+    the finished ones. A failing member of a multi-member run is reported and the others still
+    run; the run then raises :class:`SuiteError` naming what failed.
+    """
+    from harness import metrics
+    from harness.leaderboard import write_leaderboards
+
+    if config.aggregate not in metrics.AGGREGATIONS:
+        raise ValueError(f"aggregate must be one of {metrics.AGGREGATIONS}, got {config.aggregate!r}")
+    members, suite = attack_plan(config)
+    ctx = _prepare(config, progress)
     results: list[RunResult] = []
-    for eps in budgets:
-        options = {k: v for k, v in config.attack_options.items() if k != "eps"}
-        if eps is not None:
-            options["eps"] = eps
-        attack = create_attack(config.attack, seed=config.seed, **options)
-        t0 = time.perf_counter()
-        adv_probs = np.empty_like(clean_probs)
-        linf = np.zeros(len(samples.x))
-        l2 = np.zeros(len(samples.x))
-        psnr = np.full(len(samples.x), np.inf)
-        queries = 0
-        n = len(samples.x)
-        label = f"{config.attack} {budget_tag(attack.eps) if attack.eps is not None else ''}".strip()
-        bar = tqdm(range(0, n, config.batch_size), desc=f"attack {label}", unit="batch", disable=not progress)
-        for i in bar:
-            sl = slice(i, min(n, i + config.batch_size))
-            x = samples.x[sl].to(device)
-            res = attack(detector, x, samples.labels[sl].to(device))
-            queries += res.queries
-            with torch.no_grad():
-                adv_probs[sl] = torch.softmax(detector(res.x_adv).float(), 1)[:, 1].cpu().numpy()
-            linf[sl], l2[sl] = res.linf.numpy(), res.l2.numpy()
-            psnr[sl] = metrics.psnr(x.flatten(1).cpu().numpy(), res.x_adv.flatten(1).cpu().numpy())
-        if not np.isfinite(adv_probs).all():
-            raise FloatingPointError(
-                f"{config.detector}: non-finite scores under {config.attack}; result not written"
-            )
-        attack_seconds = time.perf_counter() - t0
-        _, adv_scores = video_scores(eval_videos, adv_probs, samples.video_ids)
-        summary = metrics.summarize(
-            labels,
-            clean_scores,
-            adv_scores,
-            threshold=thr,
-            threshold_1fpr=thr_1fpr,
-            n_boot=config.n_boot,
-            seed=config.seed,
+    failed: list[str] = []
+    try:
+        for member in members:
+            if len(members) == 1:
+                results.append(_run_member(ctx, member, suite, progress))
+                continue
+            try:
+                results.append(_run_member(ctx, member, suite, progress))
+            except (RuntimeError, ValueError, FloatingPointError, OSError) as exc:
+                failed.append(f"{member.key}: {exc}")
+                print(f"harness: {member.key} failed, continuing with the others: {exc}")
+    finally:
+        if results:
+            write_leaderboards(Path(config.results_dir), Path(config.leaderboard_dir))
+    if failed:
+        raise SuiteError(
+            f"{len(failed)} of {len(members)} members failed ({len(results)} results written): "
+            + "; ".join(failed),
+            results,
         )
-        result = {
-            "schema_version": RESULT_SCHEMA,
-            "detector": config.detector,
-            "dataset": prep.manifest.dataset,
-            "attack": config.attack,
-            "budget": attack.eps,
-            "budget_tag": budget_tag(attack.eps),
-            "norm": attack.norm,
-            "uses_gradients": attack.uses_gradients,
-            "black_box": attack.black_box,
-            "attack_config": dataclasses.asdict(attack.config),
-            "target": attack.config.target,
-            "split": split,
-            "threshold_source": threshold_source,
-            "aggregate": config.aggregate,
-            "metrics": {
-                **summary,
-                **metrics.perturbation_stats(linf, l2, psnr),
-                "queries": int(queries),
-                "queries_per_sample": queries / max(1, n),
-                "attack_seconds": attack_seconds,
-                "n_samples": int(n),
-                "n_skipped_videos": len(skipped),
-            },
-            "skipped": [dataclasses.asdict(s) for s in skipped],
-            "detector_spec": spec.to_dict(),
-            "checkpoint": str(ckpt),
-            "checkpoint_sha256": ckpt_hash,
-            "checkpoint_meta": detector.checkpoint_meta,
-            "split_manifest_hash": prep.manifest.hash,
-            "seed": config.seed,
-            "config": dataclasses.asdict(config),
-            "code_version": code_version(),
-            "libraries": _library_versions(),
-            "device": _device_name(device),
-            "wall_seconds": time.perf_counter() - start,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        path = result_path(config, result)
-        _write_records(path.with_suffix(".videos.csv"), vids, labels, clean_scores, adv_scores)
-        write_json_atomic(path, _jsonable(result))
-        results.append(RunResult(path, result))
-    write_leaderboards(Path(config.results_dir), Path(config.leaderboard_dir))
     return results
 
 
@@ -309,7 +413,7 @@ def format_table(results: list[RunResult]) -> str:
                 return "n/a"
             return f"{v:.3f} [{lo:.2f},{hi:.2f}]" if lo is not None and hi is not None else f"{v:.3f}"
 
-        budget = r.result["budget_tag"] if r.result["budget"] is not None else "-"
+        budget = r.result["budget_tag"] if r.result["budget_tag"] != "default" else "-"
         asr = m.get("asr_all")
         psnr = m.get("psnr_mean")
         lines.append(
@@ -329,4 +433,4 @@ def format_table(results: list[RunResult]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RunConfig", "RunResult", "evaluate", "format_table"]
+__all__ = ["RunConfig", "RunResult", "SuiteError", "attack_plan", "evaluate", "format_table"]

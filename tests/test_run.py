@@ -15,34 +15,6 @@ from harness.cli import main
 from harness.config import build_config
 from harness.data import DataConfig, prepare_dataset
 from harness.runner import RunConfig, evaluate, format_table
-from harness.train import TrainConfig, train
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataConfig, Path]:
-    cache = tmp_path_factory.mktemp("cache")
-    data = build_config(
-        DataConfig,
-        cli={
-            "options": {"size": "tiny"},
-            "cache_dir": str(cache),
-            "faces": {"detector": "haar", "num_frames": 8},
-        },
-    )
-    config = TrainConfig(
-        detector="cnn",
-        detector_options={"input_size": 32},
-        data=data,
-        epochs=3,
-        batch_size=16,
-        patience=5,
-        output=str(cache / "cnn.pt"),
-    )
-    result = train(config, progress=False)
-    assert len(result.history) == 3
-    best = max(result.history, key=lambda h: h["val_auroc"])
-    assert result.best_epoch == best["epoch"], "the kept checkpoint is the best on validation"
-    return data, result.checkpoint
 
 
 def test_checkpoint_carries_training_metadata(tiny: tuple[DataConfig, Path]) -> None:

@@ -1,0 +1,145 @@
+"""Attack suites: the fixed (attack, strength) pairs a leaderboard entry or a CI check is judged on.
+
+A suite is a YAML file in ``configs/suites/`` (or any path)::
+
+    name: smoke
+    description: what it is for
+    members:
+      - attack: pgd
+        eps: [2/255, 4/255]   # a list of the attack's strength setting: one member per value
+        steps: 5              # any other setting of the attack
+      - attack: jpeg
+        quality: 50
+
+Each member is expanded to one ``(attack, settings)`` pair per strength value, in file order.
+Unknown attacks and unknown settings are rejected when the suite is loaded, before any work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.train import CONFIGS_DIR
+
+SUITES_DIR = CONFIGS_DIR / "suites"
+
+
+@dataclass(frozen=True)
+class SuiteMember:
+    """One (attack, settings) evaluation of a suite, with a single strength value."""
+
+    attack: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The leaderboard column of this member: ``attack@tag`` (e.g. ``pgd@eps4of255``)."""
+        from harness.attacks import create_attack
+
+        attack = create_attack(self.attack, **self.options)
+        return f"{self.attack}@{strength_tag(attack.strength_param(), attack.strength_value)}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    members: tuple[SuiteMember, ...]
+    path: str = ""
+
+
+def strength_tag(param: str | None, value: Any) -> str:
+    """A file-name-safe strength: ``eps=4/255`` -> ``eps4of255``, ``quality=75`` -> ``quality75``."""
+    if param is None or value is None:
+        return "default"
+    if param == "eps":
+        k = float(value) * 255
+        if abs(k - round(k)) < 1e-6:
+            return f"eps{round(k)}of255"
+    return f"{param}{float(value):g}".replace(".", "p").replace("-", "m")
+
+
+def available_suites() -> list[str]:
+    """Names of the suites shipped in ``configs/suites/``."""
+    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
+
+
+def suite_path(name_or_path: str) -> Path:
+    """``standard`` -> ``configs/suites/standard.yaml``; an existing path is taken as it is."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise FileNotFoundError(f"suite file {path} not found")
+        return path
+    candidate = SUITES_DIR / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        raise ValueError(
+            f"unknown suite {name_or_path!r}; shipped suites: {', '.join(available_suites())} "
+            "(or give the path of a suite YAML)"
+        )
+    return candidate
+
+
+def expand_member(attack: str, options: dict[str, Any]) -> list[SuiteMember]:
+    """One member per value when the attack's strength setting is a list (a robustness curve)."""
+    from harness.attacks import ATTACKS
+
+    cls = ATTACKS.get(attack)
+    param = cls.strength_param()
+    values = options.get(param) if param else None
+    if isinstance(values, (list, tuple)):
+        if not values:
+            raise ValueError(f"attack {attack!r}: empty list of {param} values")
+        rest = {k: v for k, v in options.items() if k != param}
+        return [SuiteMember(attack, {**rest, param: v}) for v in values]
+    for key, value in options.items():
+        if isinstance(value, (list, tuple)):
+            raise ValueError(
+                f"attack {attack!r}: only its strength setting {param!r} may be a list, not {key!r}"
+            )
+    return [SuiteMember(attack, dict(options))]
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Read and validate a suite: every member's attack and settings must build."""
+    import yaml
+
+    from harness.attacks import create_attack
+
+    path = suite_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"suite {path}: not valid YAML: {exc}") from exc
+    unknown = set(data) - {"name", "description", "members"}
+    if unknown:
+        raise ValueError(
+            f"suite {path}: unknown keys {sorted(unknown)} (expected name, description, members)"
+        )
+    raw = data.get("members")
+    if not isinstance(raw, list) or not raw:
+        raise ValueError(f"suite {path}: 'members' must be a non-empty list of {{attack: NAME, ...}}")
+    members: list[SuiteMember] = []
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict) or "attack" not in entry:
+            raise ValueError(f"suite {path}: member {i + 1} needs an 'attack' key, got {entry!r}")
+        options = {k: v for k, v in entry.items() if k != "attack"}
+        try:
+            expanded = expand_member(str(entry["attack"]), options)
+            for m in expanded:
+                create_attack(m.attack, **m.options)  # unknown keys / bad values fail here
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"suite {path}: member {i + 1} ({entry.get('attack')}): {exc}") from exc
+        members.extend(expanded)
+    keys = [m.key for m in members]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise ValueError(f"suite {path}: members repeat {dupes}; each (attack, strength) once")
+    return Suite(
+        str(data.get("name") or path.stem), str(data.get("description", "")), tuple(members), str(path)
+    )
+
+
+__all__ = ["Suite", "SuiteMember", "available_suites", "expand_member", "load_suite", "strength_tag"]
