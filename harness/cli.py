@@ -188,7 +188,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    """Regenerate the leaderboard tables from the result files."""
+    """Regenerate the leaderboard (Markdown, CSV, HTML and figures) from the result files."""
     from pathlib import Path
 
     from harness.leaderboard import write_leaderboards
@@ -196,6 +196,20 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     for path in write_leaderboards(Path(args.results_dir), Path(args.output)):
         print(path)
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run a suite and compare with a baseline: non-zero exit on a robustness regression."""
+    from harness.check import cli_check
+
+    return cli_check(args)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Validate a researcher's model, run the standard suite on it and add it to the leaderboard."""
+    from harness.submit import cli_submit
+
+    return cli_submit(args)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -343,10 +357,51 @@ def build_parser() -> argparse.ArgumentParser:
     p_pred.add_argument("--device", default="auto")
     p_pred.set_defaults(func=cmd_predict)
 
-    p_lb = sub.add_parser("leaderboard", help="regenerate the leaderboard tables from result files")
+    p_lb = sub.add_parser(
+        "leaderboard", help="regenerate the leaderboard (Markdown, CSV, HTML page) from result files"
+    )
     p_lb.add_argument("--results-dir", default="results")
     p_lb.add_argument("--output", default="leaderboards")
     p_lb.set_defaults(func=cmd_leaderboard)
+
+    p_check = sub.add_parser(
+        "check",
+        help="CI regression check: run a suite, compare with a baseline, exit 1 on a regression",
+        argument_default=argparse.SUPPRESS,
+    )
+    _add_common(p_check)
+    p_check.add_argument("--baseline", required=True, help="baseline JSON (written by --update-baseline)")
+    p_check.add_argument("--suite", help="suite name or YAML path (default smoke)")
+    p_check.add_argument("--checkpoint", help="detector weights (default on synthetic: its demo model)")
+    p_check.add_argument(
+        "--tolerance", type=float, help="AUROC change allowed before a member fails (default 0.02)"
+    )
+    p_check.add_argument("--junit", help="write JUnit XML here (one test case per suite member)")
+    p_check.add_argument("--results-dir", help="where the check's own result files go")
+    p_check.add_argument(
+        "--update-baseline", action="store_true", help="write the current numbers as the new baseline"
+    )
+    p_check.set_defaults(func=cmd_check)
+
+    p_sub = sub.add_parser(
+        "submit",
+        help="submit a detector: validate its contract, run the standard suite, add it to the leaderboard",
+        argument_default=argparse.SUPPRESS,
+    )
+    _add_common(p_sub)
+    p_sub.add_argument("--model", required=True, help="path/to/model.py:build_fn (your code, run locally)")
+    p_sub.add_argument("--checkpoint", required=True, help="weights: a state dict (.pt/.pth) or .safetensors")
+    p_sub.add_argument("--name", required=True, help="leaderboard name of the entry")
+    p_sub.add_argument("--meta", help="authors=...,paper=...,notes=... (stored in the entry)")
+    p_sub.add_argument("--suite", help="suite to run (default standard)")
+    p_sub.add_argument(
+        "--gradient-free",
+        action="store_true",
+        help="the model is not differentiable: only black-box and perturbation attacks apply",
+    )
+    p_sub.add_argument("--results-dir", help="results folder (default results)")
+    p_sub.add_argument("--leaderboard-dir", help="leaderboard folder (default leaderboards)")
+    p_sub.set_defaults(func=cmd_submit)
     return parser
 
 
