@@ -19,7 +19,7 @@ from harness.registry import Registry
 if TYPE_CHECKING:
     from harness.attacks._base import Attack
 
-ATTACKS: Registry[Any] = Registry("attack")
+ATTACKS: Registry[Any] = Registry("attack", entry_point_group="harness.attacks")
 register_attack = ATTACKS.register
 
 _P = "harness.attacks."

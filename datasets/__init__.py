@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.registry import Registry
 
-DATASETS: Registry[Any] = Registry("dataset")
+DATASETS: Registry[Any] = Registry("dataset", entry_point_group="harness.datasets")
 register_dataset = DATASETS.register
 
 _P = "harness.datasets."

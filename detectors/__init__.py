@@ -21,7 +21,7 @@ from harness.registry import Registry, RegistryError
 if TYPE_CHECKING:
     from harness.detectors._base import Detector
 
-DETECTORS: Registry[Callable[..., Detector]] = Registry("detector")
+DETECTORS: Registry[Callable[..., Detector]] = Registry("detector", entry_point_group="harness.detectors")
 register_detector = DETECTORS.register
 
 _P = "harness.detectors."

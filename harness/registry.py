@@ -6,7 +6,11 @@ Modelled on timm's ``@register_model`` and lm-evaluation-harness's ``Registry``:
 * the package's ``__init__`` declares *lazy* entries (``name -> "module:attr"`` plus a one-line
   description), so listing and ``--help`` never import torch, timm, ART, facenet-pytorch or PyAV;
 * resolving a lazy entry imports its module, whose decorator fills the entry in;
-* duplicate names are rejected, and unknown names get "did you mean ...?" plus the known names.
+* duplicate names are rejected, and unknown names get "did you mean ...?" plus the known names;
+* installed packages add components through a Python entry-point group (``harness.detectors``,
+  ``harness.attacks``, ``harness.datasets``): ``name = "package.module:builder"``. They are
+  declared lazily on first lookup or listing (their modules are imported only when used); a
+  plugin cannot replace a built-in name.
 
 This module must stay import-light: it is imported by ``harness --help``.
 """
@@ -47,9 +51,42 @@ def _first_line(doc: str | None) -> str:
 class Registry(Generic[T]):
     """A named collection of components (``kind`` is used in messages: "detector", "attack", ...)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
         self.kind = kind
+        self.entry_point_group = entry_point_group
         self._entries: dict[str, _Entry[T]] = {}
+        self._plugins_loaded = entry_point_group is None
+        self.plugin_warnings: list[str] = []
+
+    # -- plugins ------------------------------------------------------------------------------
+    def load_plugins(self, force: bool = False) -> list[str]:
+        """Declare the components of installed packages' entry points; returns the names added."""
+        if self._plugins_loaded and not force:
+            return []
+        self._plugins_loaded = True
+        from importlib.metadata import entry_points
+
+        added = []
+        for ep in entry_points(group=self.entry_point_group or ""):
+            dist = getattr(getattr(ep, "dist", None), "name", None) or "an installed package"
+            existing = self._entries.get(ep.name)
+            if existing is not None:
+                if existing.target != ep.value:
+                    msg = (
+                        f"{self.kind} plugin {ep.name!r} from {dist} ({ep.value}) ignored: the name is "
+                        "already registered; rename it in the package's entry points"
+                    )
+                    if msg not in self.plugin_warnings:
+                        self.plugin_warnings.append(msg)
+                        import sys
+
+                        print(f"harness: warning: {msg}", file=sys.stderr)
+                continue
+            self._entries[ep.name] = _Entry(
+                name=ep.name, description=f"[plugin: {dist}] {ep.value}", target=ep.value
+            )
+            added.append(ep.name)
+        return added
 
     # -- registration -------------------------------------------------------------------------
     def register_lazy(self, name: str, target: str, description: str) -> None:
@@ -87,16 +124,18 @@ class Registry(Generic[T]):
 
     # -- lookup -------------------------------------------------------------------------------
     def __contains__(self, name: object) -> bool:
+        self.load_plugins()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._entries))
+        return iter(self.names())
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.names())
 
     def names(self) -> list[str]:
-        """All names, sorted, without importing anything."""
+        """All names (plugins included), sorted, without importing any component."""
+        self.load_plugins()
         return sorted(self._entries)
 
     def describe(self) -> list[tuple[str, str]]:
@@ -124,6 +163,7 @@ class Registry(Generic[T]):
         return entry.obj
 
     def _entry(self, name: str) -> _Entry[T]:
+        self.load_plugins()
         try:
             return self._entries[name]
         except KeyError:

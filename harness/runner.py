@@ -153,7 +153,7 @@ class _Context:
     start: float
 
 
-def _prepare(config: RunConfig, progress: bool) -> _Context:
+def _prepare(config: RunConfig, progress: bool, detector: Any = None) -> _Context:
     from harness import metrics
     from harness.checkpoint import sha256_file
     from harness.detectors import create_detector, resolve_checkpoint
@@ -163,8 +163,14 @@ def _prepare(config: RunConfig, progress: bool) -> _Context:
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     prep = prepare_dataset(config.data, progress=progress)
-    ckpt = _resolve_checkpoint(config, prep, progress)
-    detector = create_detector(config.detector, checkpoint=ckpt, **config.detector_options).to(device).eval()
+    if detector is None:
+        ckpt = _resolve_checkpoint(config, prep, progress)
+        detector = create_detector(config.detector, checkpoint=ckpt, **config.detector_options)
+    elif not config.checkpoint:
+        raise ValueError("a ready detector needs config.checkpoint: the weights file it was loaded from")
+    else:
+        ckpt = config.checkpoint
+    detector = detector.to(device).eval()
     spec = detector.spec
     trained_here = detector.checkpoint_meta.get("dataset") == prep.manifest.dataset
     if trained_here and detector.checkpoint_meta.get("split_manifest_hash") not in (None, prep.manifest.hash):
@@ -321,8 +327,14 @@ class SuiteError(RuntimeError):
         self.results = results
 
 
-def evaluate(config: RunConfig, progress: bool = True) -> list[RunResult]:
+def evaluate(
+    config: RunConfig, progress: bool = True, detector: Any = None, members: list[Any] | None = None
+) -> list[RunResult]:
     """Score clean once, then under every member (attack x strength); one result file each.
+
+    ``detector``: a ready :class:`~harness.detectors.Detector` (a submission) instead of building
+    ``config.detector`` from the zoo; ``config.checkpoint`` then names its weights file.
+    ``members``: evaluate these (a filtered suite) instead of the plan from ``config``.
 
     Each result is written as soon as its member finishes, so an interrupted or failing run keeps
     the finished ones. A failing member of a multi-member run is reported and the others still
@@ -333,8 +345,9 @@ def evaluate(config: RunConfig, progress: bool = True) -> list[RunResult]:
 
     if config.aggregate not in metrics.AGGREGATIONS:
         raise ValueError(f"aggregate must be one of {metrics.AGGREGATIONS}, got {config.aggregate!r}")
-    members, suite = attack_plan(config)
-    ctx = _prepare(config, progress)
+    planned, suite = attack_plan(config)
+    members = planned if members is None else members
+    ctx = _prepare(config, progress, detector)
     results: list[RunResult] = []
     failed: list[str] = []
     try:

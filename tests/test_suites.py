@@ -91,7 +91,12 @@ def test_a_suite_run_scores_clean_once_and_writes_one_result_per_member(
     results = evaluate(_config(tiny, tmp_path, suite=str(suite)), progress=False)
     assert len(calls) == 2, "validation and test split scored clean exactly once each"
     tags = [(r.result["attack"], r.result["budget_tag"]) for r in results]
-    assert tags == [("fgsm", "eps2of255"), ("fgsm", "eps8of255"), ("jpeg", "quality30"), ("noise", "sigma0p05")]
+    assert tags == [
+        ("fgsm", "eps2of255"),
+        ("fgsm", "eps8of255"),
+        ("jpeg", "quality30"),
+        ("noise", "sigma0p05"),
+    ]
     clean = {r.result["metrics"]["auroc_clean"] for r in results}
     assert len(clean) == 1, "every member shares the same clean scores"
     for r in results:

@@ -1,0 +1,424 @@
+"""``harness submit``: put a researcher's own model on the leaderboard.
+
+The researcher brings a model definition (``path/to/model.py:build_fn``, their own code, run
+locally by them) and weights. The harness:
+
+1. builds the model and loads the weights without unpickling arbitrary objects
+   (``torch.load(weights_only=True)`` or safetensors);
+2. checks the detector contract and reports every failure at once: ``[0,1]`` input accepted,
+   ``(N,2)`` finite logits, deterministic in eval mode, non-zero input gradients (unless the
+   submission declares itself gradient-free: then only black-box and perturbation attacks run);
+3. flags what would make the evaluation untrustworthy, as AutoAttack's checks do: outputs that
+   look like probabilities, zero or non-finite gradients, randomness, scores that depend on the
+   rest of the batch. (A black-box attack stronger than the white-box ones, the sign of gradient
+   masking, is flagged by the leaderboard from the results.)
+4. runs the standard suite and writes the entry (metadata, flags, checkpoint sha256, input spec,
+   code version, environment) next to the results; the leaderboard is regenerated.
+
+``build_fn()`` returns either a harness :class:`~harness.detectors.Detector` (e.g. made with
+:func:`harness.detectors.wrap_model`, which puts normalization inside) or a plain ``nn.Module``
+that has an ``input_size`` attribute (then wrapped with no normalization: it gets [0,1] input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.data import DataConfig
+
+ENTRY_FILE = "entry.json"
+ENTRY_SCHEMA = 1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class SubmissionError(ValueError):
+    """The submission cannot be evaluated (bad model file, weights or contract); names the fix."""
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Something that makes robustness numbers hard to trust; stored in the entry."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ContractReport:
+    """Outcome of :func:`check_contract`: hard failures and trust flags."""
+
+    failures: tuple[str, ...] = ()
+    flags: tuple[Flag, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class SubmitConfig:
+    """Everything ``harness submit`` does; precedence CLI > YAML > these defaults."""
+
+    model: str = ""  # path/to/model.py:build_fn
+    checkpoint: str = ""
+    name: str = ""
+    meta: dict[str, str] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    suite: str = "standard"
+    gradient_free: bool = False
+    split: str = "test"  # the researcher's model must not have seen this split
+    aggregate: str = "mean"
+    batch_size: int = 16
+    device: str = "auto"
+    seed: int = 0
+    n_boot: int = 1000
+    results_dir: str = "results"
+    leaderboard_dir: str = "leaderboards"
+
+
+# -- loading ---------------------------------------------------------------------------------------
+def load_build_fn(spec: str) -> Any:
+    """Import ``path/to/model.py:build_fn`` from a file (the user's own code) and return the callable."""
+    path_text, sep, attr = spec.rpartition(":")
+    if not sep or not path_text or not attr:
+        raise SubmissionError(f"--model must be path/to/model.py:build_fn, got {spec!r}")
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise SubmissionError(f"model file {path} not found (--model path/to/model.py:build_fn)")
+    module_name = f"harness_submission_{abs(hash(str(path.resolve()))):x}"
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise SubmissionError(f"cannot import {path}: not a Python file?")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:
+        raise SubmissionError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        names = sorted(n for n in vars(module) if not n.startswith("_") and callable(getattr(module, n)))
+        raise SubmissionError(
+            f"{path} has no callable {attr!r}; callables there: {', '.join(names) or 'none'}"
+        )
+    return fn
+
+
+def build_submission(spec: str, name: str) -> Any:
+    """Call ``build_fn()`` and put the result behind the detector contract."""
+    import torch.nn as nn
+
+    from harness.detectors import Detector, wrap_model
+
+    fn = load_build_fn(spec)
+    try:
+        model = fn()
+    except Exception as exc:
+        raise SubmissionError(f"{spec}() raised {type(exc).__name__}: {exc}") from exc
+    if isinstance(model, Detector):
+        return model
+    if not isinstance(model, nn.Module):
+        raise SubmissionError(f"{spec}() returned {type(model).__name__}, expected a torch.nn.Module")
+    size = getattr(model, "input_size", None)
+    if size is None:
+        raise SubmissionError(
+            f"{spec}() returned a plain nn.Module without an `input_size` attribute: return "
+            "harness.detectors.wrap_model(model, name=..., input_size=..., mean=..., std=...) so the "
+            "harness knows the input it takes and the normalization to apply"
+        )
+    return wrap_model(model, name=name, input_size=size, reference=f"submission {spec}")
+
+
+def load_weights(detector: Any, checkpoint: str | Path) -> None:
+    """Load a state dict (``.pt``/``.pth`` via ``weights_only``, or ``.safetensors``) into the model.
+
+    Keys may be the detector's own (``model.``-prefixed for a wrapped model) or the inner
+    module's; a harness checkpoint's ``state_dict`` is taken too. Mismatches name the keys.
+    """
+    import torch
+
+    from harness.checkpoint import CheckpointError, safe_torch_load
+
+    path = Path(checkpoint).expanduser()
+    try:
+        payload = safe_torch_load(path)
+    except CheckpointError as exc:
+        raise SubmissionError(str(exc)) from exc
+    if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
+        payload = payload["state_dict"]
+    if not isinstance(payload, dict) or not all(isinstance(v, torch.Tensor) for v in payload.values()):
+        raise SubmissionError(
+            f"{path} is not a state dict of tensors (save it with torch.save(model.state_dict(), path) "
+            "or safetensors.torch.save_file)"
+        )
+    targets = [detector]
+    inner = getattr(detector, "model", None)
+    if isinstance(inner, torch.nn.Module):
+        targets.append(inner)
+    errors = []
+    for target in targets:
+        own = target.state_dict()
+        missing = [k for k in own if k not in payload and not _is_buffer_only(target, k)]
+        unexpected = [k for k in payload if k not in own]
+        if not missing and not unexpected:
+            shapes = [k for k in payload if payload[k].shape != own[k].shape]
+            if shapes:
+                k = shapes[0]
+                raise SubmissionError(
+                    f"{path}: {len(shapes)} tensors have the wrong shape, e.g. {k}: file "
+                    f"{tuple(payload[k].shape)} vs model {tuple(own[k].shape)} (another architecture?)"
+                )
+            target.load_state_dict(payload, strict=False)
+            return
+        errors.append((len(missing) + len(unexpected), missing, unexpected))
+    _, missing, unexpected = min(errors, key=lambda e: e[0])
+    raise SubmissionError(
+        f"{path} does not match the model built by --model: {len(missing)} missing keys "
+        f"(e.g. {missing[:3]}), {len(unexpected)} unexpected keys (e.g. {unexpected[:3]})"
+    )
+
+
+def _is_buffer_only(module: Any, key: str) -> bool:
+    # The contract's normalization buffers (mean/std) are set by the spec, not by the weights.
+    return key in ("mean", "std") or key.endswith((".num_batches_tracked",))
+
+
+# -- the contract ----------------------------------------------------------------------------------
+def check_contract(detector: Any, gradient_free: bool = False, seed: int = 0) -> ContractReport:
+    """Run the detector on random ``[0,1]`` input and collect failures and trust flags.
+
+    Failures stop the submission; flags are stored with the entry and shown on the leaderboard.
+    """
+    import torch
+
+    failures: list[str] = []
+    flags: list[Flag] = []
+    spec = detector.spec
+    gen = torch.Generator().manual_seed(seed)
+    shape: tuple[int, ...] = (4, 3, *spec.input_size)
+    if spec.kind == "clip":
+        shape = (4, spec.frames_per_clip or 1, 3, *spec.input_size)
+    x = torch.rand(shape, generator=gen)
+    x[0] = 0.0  # the edges of the valid range must be accepted too
+    x[1] = 1.0
+    detector.eval()
+    try:
+        with torch.no_grad():
+            out = detector(x)
+    except Exception as exc:
+        return ContractReport(
+            (f"forward on a {tuple(shape)} batch in [0,1] raised {type(exc).__name__}: {exc}",)
+        )
+    if not isinstance(out, torch.Tensor) or out.shape != (shape[0], 2):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        return ContractReport((f"output must be (N, 2) [real, fake] logits, got {got} for N={shape[0]}",))
+    if not bool(torch.isfinite(out).all()):
+        failures.append("output has NaN or inf logits on [0,1] input")
+    with torch.no_grad():
+        again = detector(x)
+    if not torch.allclose(out, again, atol=1e-5, rtol=1e-4):
+        diff = float((out - again).abs().max())
+        failures.append(f"not deterministic in eval mode: two identical calls differ by {diff:.3g}")
+        flags.append(Flag("randomness", f"outputs change between identical calls (max diff {diff:.3g})"))
+    with torch.no_grad():
+        single = detector(x[2:3])
+    if torch.isfinite(single).all() and not torch.allclose(single, out[2:3], atol=1e-4, rtol=1e-3):
+        flags.append(
+            Flag(
+                "batch-dependent",
+                "a sample's score depends on the rest of its batch (BatchNorm in train mode?)",
+            )
+        )
+    if torch.isfinite(out).all():
+        probs_like = bool(((out >= 0) & (out <= 1)).all()) and torch.allclose(
+            out.sum(1), torch.ones(shape[0]), atol=1e-3
+        )
+        if probs_like:
+            flags.append(
+                Flag(
+                    "probability-outputs",
+                    "outputs look like probabilities (in [0,1], rows sum to 1): return logits, or "
+                    "gradient attacks may be weakened by a saturated softmax",
+                )
+            )
+    if not gradient_free:
+        xg = x.clone().requires_grad_(True)
+        grad: torch.Tensor | None = None
+        try:
+            with torch.enable_grad():
+                logits = detector(xg)
+                if logits.requires_grad:
+                    (logits[:, 1] - logits[:, 0]).sum().backward()
+                    grad = xg.grad
+            if grad is None:
+                grad = torch.zeros_like(xg)  # nothing differentiable links output and input
+        except Exception as exc:
+            failures.append(
+                f"backward through the model failed ({type(exc).__name__}: {exc}); if it is not "
+                "differentiable, submit with --gradient-free (only black-box and perturbation attacks run)"
+            )
+        finally:
+            detector.zero_grad(set_to_none=True)
+        if grad is not None:
+            if not bool(torch.isfinite(grad).all()):
+                failures.append("input gradients contain NaN or inf")
+                flags.append(Flag("nonfinite-gradients", "input gradients contain NaN or inf"))
+            elif float(grad.abs().max()) == 0.0:
+                failures.append(
+                    "input gradients are all zero (gradient masking: a non-differentiable step, "
+                    "argmax, detach or quantization?); fix it or submit with --gradient-free"
+                )
+                flags.append(Flag("zero-gradients", "input gradients are exactly zero"))
+    return ContractReport(tuple(failures), tuple(flags))
+
+
+# -- the submission --------------------------------------------------------------------------------
+def parse_meta(text: str | None) -> dict[str, str]:
+    """``authors=A. B.,paper=https://...`` -> dict (values may contain ``=``; keys are trimmed)."""
+    out: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise SubmissionError(f"--meta entries are key=value, got {part!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def submit(config: SubmitConfig, progress: bool = True) -> tuple[Path, list[Any], ContractReport]:
+    """Validate, evaluate on the suite and write the entry; returns (entry path, results, report)."""
+    from harness.checkpoint import sha256_file
+    from harness.detectors import DETECTORS
+    from harness.runner import RunConfig, _device_name, _library_versions, attack_plan, evaluate
+    from harness.version import code_version
+
+    if not _NAME.match(config.name or ""):
+        raise SubmissionError(
+            f"--name {config.name!r}: use 1-64 letters, digits, '.', '_' or '-' (it names files)"
+        )
+    if config.name in DETECTORS:
+        raise SubmissionError(f"--name {config.name!r} is a zoo detector's name; choose another")
+    detector = build_submission(config.model, config.name)
+    load_weights(detector, config.checkpoint)
+    report = check_contract(detector, config.gradient_free, config.seed)
+    if not report.ok:
+        lines = "\n  - ".join(report.failures)
+        raise SubmissionError(f"{config.model} does not meet the detector contract:\n  - {lines}")
+    run_config = RunConfig(
+        detector=config.name,
+        checkpoint=str(config.checkpoint),
+        data=config.data,
+        suite=config.suite,
+        split=config.split,
+        aggregate=config.aggregate,
+        batch_size=config.batch_size,
+        device=config.device,
+        seed=config.seed,
+        n_boot=config.n_boot,
+        results_dir=config.results_dir,
+        leaderboard_dir=config.leaderboard_dir,
+    )
+    members, suite_name = attack_plan(run_config)
+    skipped: list[str] = []
+    if config.gradient_free:
+        from harness.attacks import ATTACKS
+
+        kept = [m for m in members if not ATTACKS.get(m.attack).uses_gradients]
+        skipped = [m.key for m in members if m not in kept]
+        members = kept
+    entry_dir = Path(config.results_dir) / config.data.dataset / config.name
+    entry = {
+        "kind": "entry",
+        "schema_version": ENTRY_SCHEMA,
+        "name": config.name,
+        "dataset": config.data.dataset,
+        "meta": dict(config.meta),
+        "flags": [dataclasses.asdict(f) for f in report.flags],
+        "model": config.model,
+        "checkpoint": str(config.checkpoint),
+        "checkpoint_sha256": sha256_file(Path(config.checkpoint).expanduser()),
+        "input_spec": detector.spec.to_dict(),
+        "gradient_free": config.gradient_free,
+        "suite": suite_name,
+        "members": [m.key for m in members],
+        "skipped_members": skipped,
+        "code_version": code_version(),
+        "environment": _library_versions(),
+        "status": "running",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    from harness.datasets._splits import write_json_atomic
+
+    write_json_atomic(entry_dir / ENTRY_FILE, entry)  # present (and flagged) even if interrupted
+    results = evaluate(run_config, progress=progress, detector=detector, members=members)
+    entry["status"] = "complete"
+    entry["device"] = _device_name(_devices(detector)[0])
+    write_json_atomic(entry_dir / ENTRY_FILE, entry)
+    from harness.leaderboard import write_leaderboards
+
+    write_leaderboards(Path(config.results_dir), Path(config.leaderboard_dir))  # shows the entry's flags
+    return entry_dir / ENTRY_FILE, results, report
+
+
+def _devices(detector: Any) -> list[Any]:
+    import torch
+
+    found = [p.device for p in detector.parameters()] + [b.device for b in detector.buffers()]
+    return found or [torch.device("cpu")]
+
+
+def cli_submit(args: argparse.Namespace) -> int:
+    """``harness submit``: build the config from flags, run, print the table and the entry path."""
+    from harness.cli import _data_cli, _translate_sets
+    from harness.config import build_config
+    from harness.runner import SuiteError, format_table
+
+    cli: dict[str, Any] = {
+        k: getattr(args, k)
+        for k in ("model", "checkpoint", "name", "suite", "device", "results_dir", "leaderboard_dir")
+        if hasattr(args, k)
+    }
+    if getattr(args, "gradient_free", False):
+        cli["gradient_free"] = True
+    if hasattr(args, "meta"):
+        cli["meta"] = parse_meta(args.meta)
+    data = _data_cli(args)
+    if data:
+        cli["data"] = data
+    config = build_config(
+        SubmitConfig, getattr(args, "config", None), cli=cli, sets=_translate_sets(getattr(args, "set", None))
+    )
+    try:
+        entry, results, report = submit(config, progress=not getattr(args, "quiet", False))
+    except SuiteError as exc:
+        print(format_table(exc.results))
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 1
+    print(format_table(results))
+    for flag in report.flags:
+        print(f"flag {flag.code}: {flag.message}")
+    print(f"entry: {entry}")
+    return 0
+
+
+__all__ = [
+    "ContractReport",
+    "Flag",
+    "SubmissionError",
+    "SubmitConfig",
+    "build_submission",
+    "check_contract",
+    "load_build_fn",
+    "load_weights",
+    "parse_meta",
+    "submit",
+]
