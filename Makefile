@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test test-all lint setup clean
+.PHONY: demo test test-all lint setup browser clean
 
 demo: $(STAMP)
 	$(BIN)/harness run --detector xception --attack pgd
@@ -21,6 +21,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 setup: $(STAMP)
+
+# The headless browser the HTML leaderboard test drives (Debian's chromium; needs root to install).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
 # Re-installs whenever pyproject.toml changes.
 $(STAMP): pyproject.toml

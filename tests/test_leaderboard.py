@@ -1,0 +1,522 @@
+"""The leaderboard: columns, worst case, mean drop, sorting, flags, intervals, formats, determinism.
+
+Result files are written here as ``harness run`` writes them (``_run_member``): metrics computed by
+``harness.metrics.summarize`` from per-video scores, with the ``.videos.csv`` records beside them.
+The browser test of the HTML page (tests/test_leaderboard_browser.py) uses the same builders.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shutil
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import REPO_ROOT
+
+from harness.leaderboard import (
+    figure_plans,
+    format_ci,
+    leaderboard_rows,
+    load_entries,
+    load_records,
+    load_results,
+    masking_flags,
+    render,
+    render_csv,
+    render_html,
+    render_markdown,
+    standard_columns,
+    write_leaderboards,
+)
+from harness.suites import strength_tag
+
+# The standard suite as (attack, strength setting, value, norm, uses_gradients, black_box).
+STANDARD: list[tuple[str, str, float, str | None, bool, bool]] = [
+    *(("fgsm", "eps", k / 255, "linf", True, False) for k in (1, 2, 4, 8)),
+    *(("pgd", "eps", k / 255, "linf", True, False) for k in (1, 2, 4, 8)),
+    ("pgdl2", "eps", 0.5, "l2", True, False),
+    ("apgd", "eps", 4 / 255, "linf", True, False),
+    ("square", "eps", 4 / 255, "linf", False, True),
+    *(("jpeg", "quality", q, None, False, False) for q in (90, 75, 50, 30)),
+    *(("h264", "crf", c, None, False, False) for c in (23, 30, 40)),
+    ("blur", "sigma", 1.0, None, False, False),
+    ("noise", "sigma", 0.05, None, False, False),
+    ("resize", "scale", 0.5, None, False, False),
+]
+STANDARD_KEYS = [f"{a}@{strength_tag(p, v)}" for a, p, v, *_ in STANDARD]
+
+
+def _severity(attack: str, param: str, value: float) -> float:
+    """How hard a member pushes scores toward the wrong class (0: not at all), before robustness."""
+    if param == "eps":
+        scale = {"fgsm": 0.45, "pgd": 1.0, "apgd": 1.05, "square": 0.7, "pgdl2": 0.8, "cw": 0.9}.get(
+            attack, 0.8
+        )
+        return scale * (value * 255 / 8 if value < 0.1 else value)
+    if param == "quality":
+        return 0.35 * (100 - value) / 70
+    if param == "crf":
+        return 0.5 * (value - 18) / 22
+    return 0.3
+
+
+def write_result(
+    results_dir: Path,
+    detector: str,
+    dataset: str,
+    attack: str,
+    param: str,
+    value: float,
+    norm: str | None = None,
+    uses_gradients: bool = False,
+    black_box: bool = False,
+    *,
+    separation: float = 1.4,
+    robustness: float = 0.5,
+    masked: bool = False,
+    n_videos: int = 40,
+    checkpoint_sha256: str = "ab" * 32,
+    created: str = "2025-01-02T03:04:05+0000",
+    records: bool = True,
+) -> Path:
+    """One result JSON (and its per-video records) as the runner writes it, from simulated scores."""
+    from harness import metrics
+
+    rng = np.random.default_rng(zlib.crc32(f"{detector}/{dataset}".encode()))
+    labels = np.arange(n_videos) % 2
+    sign = 2 * labels - 1
+    z = sign * separation + rng.normal(0, 1.0, n_videos)
+    member_rng = np.random.default_rng(zlib.crc32(f"{detector}/{dataset}/{attack}/{value}".encode()))
+    push = _severity(attack, param, value) * (1 - robustness) * 4
+    if masked and uses_gradients:
+        push *= 0.05  # masked gradients: white-box attacks barely move the scores
+    z_adv = z - sign * push + member_rng.normal(0, 0.4, n_videos)
+    clean, adv = 1 / (1 + np.exp(-z)), 1 / (1 + np.exp(-z_adv))
+    clean, adv = np.round(clean, 6), np.round(adv, 6)
+    summary = metrics.summarize(labels, clean, adv, threshold=0.5, n_boot=200, seed=0)
+    tag = strength_tag(param, value)
+    result = {
+        "schema_version": 1,
+        "detector": detector,
+        "dataset": dataset,
+        "attack": attack,
+        "suite": "standard",
+        "budget": value if norm else None,
+        "strength_param": param,
+        "strength": value,
+        "budget_tag": tag,
+        "norm": norm,
+        "uses_gradients": uses_gradients,
+        "black_box": black_box,
+        "split": "test",
+        "aggregate": "mean",
+        "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()},
+        "checkpoint": f"/ckpt/{detector}.pt",
+        "checkpoint_sha256": checkpoint_sha256,
+        "seed": 0,
+        "created": created,
+    }
+    path = results_dir / dataset / detector / f"{attack}-{tag}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    if records:
+        with path.with_suffix(".videos.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["video_id", "label", "clean_score", "adv_score"])
+            for i in range(n_videos):
+                w.writerow([f"v{i:03d}", int(labels[i]), f"{clean[i]:.6f}", f"{adv[i]:.6f}"])
+    return path
+
+
+def write_suite(
+    results_dir: Path, detector: str, dataset: str = "synthetic", skip: tuple[str, ...] = (), **kw: Any
+) -> None:
+    """Results for every standard member (except ``skip`` keys) of one detector."""
+    for (attack, param, value, norm, grad, bb), key in zip(STANDARD, STANDARD_KEYS, strict=True):
+        if key not in skip:
+            write_result(results_dir, detector, dataset, attack, param, value, norm, grad, bb, **kw)
+
+
+def write_entry(
+    results_dir: Path, name: str, dataset: str, flags: list[dict[str, str]], meta: dict[str, str]
+) -> Path:
+    """A submission entry as ``harness submit`` writes it."""
+    path = results_dir / dataset / name / "entry.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "kind": "entry",
+        "name": name,
+        "dataset": dataset,
+        "meta": meta,
+        "flags": flags,
+        "suite": "standard",
+    }
+    path.write_text(json.dumps(entry, indent=2))
+    return path
+
+
+def build_board(results_dir: Path) -> list[str]:
+    """A realistic results folder: several detectors and datasets, complete and partial, one
+    gradient-masking submission; returns the names of its leaderboard rows."""
+    write_suite(results_dir, "xception", robustness=0.55)
+    write_suite(results_dir, "meso4", separation=1.8, robustness=0.15)
+    write_suite(results_dir, "efficientnet_b4", "celebdf", skip=tuple(STANDARD_KEYS[11:]), robustness=0.7)
+    write_suite(results_dir, "masked-net", robustness=0.6, masked=True)
+    write_entry(
+        results_dir,
+        "masked-net",
+        "synthetic",
+        [{"code": "gradient-free", "message": "declared not differentiable by its authors"}],
+        {"authors": "A. Researcher", "paper": "Robust by obscurity (2025)"},
+    )
+    for k in (1, 8):  # an ad-hoc run: PGD at two budgets, plus an attack outside the suite
+        write_result(results_dir, "cnn", "synthetic", "pgd", "eps", k / 255, "linf", True, robustness=0.4)
+    write_result(results_dir, "cnn", "synthetic", "cw", "eps", 0.5, "l2", True, robustness=0.4)
+    return ["cnn", "efficientnet_b4", "masked-net", "meso4", "xception"]
+
+
+def hand_result(detector: str, key: str, adv: float, clean: float = 0.9, **extra: Any) -> dict[str, Any]:
+    """A minimal in-memory result (no files) with the given AUROCs."""
+    attack, tag = key.split("@")
+    m = {
+        "auroc_clean": clean,
+        "auroc_adv": adv,
+        "auroc_clean_ci": [clean - 0.05, clean + 0.03],
+        "auroc_adv_ci": [adv - 0.1, adv + 0.1],
+        "n_videos": 50,
+    }
+    return {
+        "schema_version": 1,
+        "detector": detector,
+        "dataset": "synthetic",
+        "attack": attack,
+        "budget_tag": tag,
+        "metrics": m,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The results folder of :func:`build_board`, built once for the tests that only read it."""
+    results_dir = tmp_path_factory.mktemp("board") / "results"
+    build_board(results_dir)
+    return results_dir
+
+
+# -- table building ---------------------------------------------------------------------------------
+def test_the_standard_suite_fixes_the_column_order() -> None:
+    assert standard_columns() == STANDARD_KEYS
+
+
+def test_columns_standard_members_in_suite_order_then_others_sorted_absent_omitted() -> None:
+    std = ["fgsm@eps4of255", "pgd@eps1of255", "pgd@eps4of255", "jpeg@quality50", "blur@sigma1"]
+    results = [
+        hand_result("a", "pgd@eps4of255", 0.5),
+        hand_result("a", "zoom@x2", 0.7),
+        hand_result("b", "jpeg@quality50", 0.8),
+        hand_result("b", "cw@eps0p5", 0.6),
+        hand_result("b", "fgsm@eps4of255", 0.7),
+    ]
+    columns, rows = leaderboard_rows(results, standard=std)
+    assert columns == ["fgsm@eps4of255", "pgd@eps4of255", "jpeg@quality50", "cw@eps0p5", "zoom@x2"]
+    assert [r["detector"] for r in rows] == ["b", "a"]
+
+
+def test_worst_case_and_mean_drop_over_the_standard_members_present() -> None:
+    std = ["pgd@eps4of255", "jpeg@quality50", "blur@sigma1"]
+    results = [
+        hand_result("a", "pgd@eps4of255", 0.40),
+        hand_result("a", "jpeg@quality50", 0.80),
+        hand_result("a", "cw@eps0p5", 0.10),  # outside the suite: shown, not judged
+    ]
+    _, [row] = leaderboard_rows(results, standard=std)
+    assert row["worst"] == pytest.approx(0.40) and row["worst_member"] == "pgd@eps4of255"
+    assert row["mean_drop"] == pytest.approx(0.9 - (0.40 + 0.80) / 2)
+    assert row["judged"] == ["pgd@eps4of255", "jpeg@quality50"]
+    assert row["worst_ci"] == pytest.approx((0.30, 0.50)), "without records: the worst member's interval"
+    assert row["mean_drop_ci"] is None and row["cw@eps0p5"] == pytest.approx(0.10)
+    # a row with no standard member at all is judged over everything it has
+    _, [adhoc] = leaderboard_rows(
+        [hand_result("c", "cw@eps0p5", 0.3), hand_result("c", "zoom@x2", 0.6)], standard=std
+    )
+    assert adhoc["worst"] == pytest.approx(0.3) and adhoc["mean_drop"] == pytest.approx(0.9 - 0.45)
+
+
+def test_rows_sorted_by_worst_case_best_first_missing_last_and_latest_result_wins() -> None:
+    std = ["pgd@eps4of255"]
+    results = [
+        hand_result("low", "pgd@eps4of255", 0.3),
+        hand_result("high", "pgd@eps4of255", 0.2, created="2025-01-01T00:00:00"),
+        hand_result("high", "pgd@eps4of255", 0.8, created="2025-02-01T00:00:00"),  # a re-run: the latest
+        hand_result("none", "pgd@eps4of255", math.nan),
+        hand_result("mid", "pgd@eps4of255", 0.5),
+    ]
+    _, rows = leaderboard_rows(results, standard=std)
+    assert [r["detector"] for r in rows] == ["high", "mid", "low", "none"]
+    assert rows[0]["worst"] == pytest.approx(0.8)
+    md = render_markdown(*leaderboard_rows(results, standard=std))
+    assert md.index("| 1 | high |") < md.index("| 2 | mid |") < md.index("| 4 | none |")
+
+
+def test_gradient_masking_flag_when_black_box_beats_every_white_box_attack() -> None:
+    def res(key: str, adv: float, budget: float, grad: bool, bb: bool, norm: str = "linf") -> dict[str, Any]:
+        return hand_result("m", key, adv, budget=budget, norm=norm, uses_gradients=grad, black_box=bb)
+
+    white = [
+        res("pgd@eps4of255", 0.80, 4 / 255, True, False),
+        res("apgd@eps4of255", 0.78, 4 / 255, True, False),
+    ]
+    weaker = [
+        res("pgd@eps2of255", 0.30, 2 / 255, True, False),
+        res("pgdl2@eps0p5", 0.20, 0.5, True, False, "l2"),
+    ]
+    square = res("square@eps4of255", 0.60, 4 / 255, False, True)
+    [flag] = masking_flags([*white, *weaker, square])
+    assert flag["code"] == "gradient-masking"
+    assert "square@eps4of255" in flag["message"] and "apgd@eps4of255" in flag["message"]
+    assert "pgd@eps2of255" not in flag["message"], "a smaller budget or another norm is no reference"
+    assert masking_flags([*white, res("square@eps4of255", 0.75, 4 / 255, False, True)]) == [], (
+        "within the margin"
+    )
+    assert masking_flags([*weaker, square]) == [], "no white-box attack at the same or a larger budget"
+    # a stronger white-box attack at a larger budget also clears it
+    assert masking_flags([*white, res("pgd@eps8of255", 0.55, 8 / 255, True, False), square]) == []
+
+
+def test_flags_entry_gradient_masking_incomplete_shown_everywhere(board: Path) -> None:
+    results_dir = board
+    out = render(results_dir)
+    _, rows = leaderboard_rows(load_results(results_dir), load_entries(results_dir), records=None)
+    by_name = {r["detector"]: r for r in rows}
+    assert set(by_name) == {"xception", "meso4", "efficientnet_b4", "masked-net", "cnn"}
+    codes = {name: [f["code"] for f in r["flags"]] for name, r in by_name.items()}
+    assert codes["masked-net"] == ["gradient-free", "gradient-masking"], "entry flags first, then derived"
+    assert codes["xception"] == [] and codes["meso4"] == []
+    assert codes["efficientnet_b4"] == ["incomplete"] and codes["cnn"] == ["incomplete"]
+    eff = next(f for f in by_name["efficientnet_b4"]["flags"] if f["code"] == "incomplete")
+    assert eff["label"] == "incomplete: 11/21 standard members"
+    assert "missing: jpeg, h264, blur@sigma1, noise@sigma0p05, resize@scale0p5" in eff["message"]
+    cnn = by_name["cnn"]["flags"][0]
+    assert cnn["label"] == "incomplete: 2/21 standard members"
+    assert "fgsm, pgd@eps2of255/eps4of255, pgdl2@eps0p5" in cnn["message"]
+    assert by_name["masked-net"]["entry"] == {
+        "authors": "A. Researcher",
+        "paper": "Robust by obscurity (2025)",
+    }
+    for text in (out.markdown, out.csv, out.html):
+        assert "gradient-free" in text and "gradient-masking" in text and "incomplete: 11/21" in text
+    assert "A. Researcher" in out.html
+
+
+def test_mixed_checkpoints_are_flagged(tmp_path: Path) -> None:
+    write_result(
+        tmp_path, "cnn", "synthetic", "pgd", "eps", 4 / 255, "linf", True, checkpoint_sha256="11" * 32
+    )
+    write_result(tmp_path, "cnn", "synthetic", "jpeg", "quality", 50, checkpoint_sha256="22" * 32)
+    _, [row] = leaderboard_rows(load_results(tmp_path), standard=["pgd@eps4of255", "jpeg@quality50"])
+    assert [f["code"] for f in row["flags"]] == ["mixed-checkpoints"]
+
+
+def test_entry_json_is_not_a_result_and_an_entry_without_results_still_shows(tmp_path: Path) -> None:
+    write_entry(tmp_path, "pending", "synthetic", [{"code": "review", "message": "awaiting review"}], {})
+    assert load_results(tmp_path) == []
+    columns, rows = leaderboard_rows(
+        load_results(tmp_path), load_entries(tmp_path), standard=["pgd@eps4of255"]
+    )
+    assert columns == [] and [r["detector"] for r in rows] == ["pending"]
+    assert [f["code"] for f in rows[0]["flags"]] == ["review", "incomplete"]
+    assert "| 1 | pending | synthetic | n/a | n/a |" in render_markdown(columns, rows)
+
+
+# -- intervals and formats --------------------------------------------------------------------------
+def test_ci_formatting() -> None:
+    assert format_ci(0.91234, (0.8512, 0.9649)) == "0.912 [0.85, 0.96]"
+    assert format_ci(0.91234, None) == "0.912"
+    assert format_ci(math.nan, (0.1, 0.2)) == "n/a"
+    results = [hand_result("a", "pgd@eps4of255", 0.5, clean=0.9)]
+    results[0]["metrics"]["auroc_clean_ci"] = [None, None]  # undefined interval (JSON null)
+    columns, rows = leaderboard_rows(results, standard=["pgd@eps4of255"])
+    md = render_markdown(columns, rows)
+    assert "| 1 | a | synthetic | 0.900 | 0.500 [0.40, 0.60] | pgd@eps4of255 | 0.400 |" in md
+    line = list(csv.DictReader(io.StringIO(render_csv(columns, rows))))[0]
+    assert line["auroc_clean"] == "0.9000" and line["auroc_clean_lo"] == "" and line["auroc_clean_hi"] == ""
+    assert (line["pgd@eps4of255"], line["pgd@eps4of255_lo"], line["pgd@eps4of255_hi"]) == (
+        "0.5000",
+        "0.4000",
+        "0.6000",
+    )
+    assert line["worst_case_member"] == "pgd@eps4of255" and line["mean_drop"] == "0.4000"
+
+
+def test_worst_case_and_mean_drop_intervals_come_from_the_per_video_records(tmp_path: Path) -> None:
+    write_suite(tmp_path, "xception", robustness=0.5)
+    results = load_results(tmp_path)
+    _, [row] = leaderboard_rows(results, standard=STANDARD_KEYS, records=load_records(results))
+    lo, hi = row["worst_ci"]
+    assert lo <= row["worst"] <= hi and hi - lo < 0.5
+    assert row["worst_ci"] != tuple(row["ci"][row["worst_member"]]), "bootstrapped over the minimum"
+    lo, hi = row["mean_drop_ci"]
+    assert lo <= row["mean_drop"] <= hi
+    # records that do not line up (another split) give no interval rather than a wrong one
+    rec = next(tmp_path.rglob("blur-sigma1.videos.csv"))
+    rec.write_text("\n".join(rec.read_text().splitlines()[:-2]) + "\n")
+    results = load_results(tmp_path)
+    _, [row] = leaderboard_rows(results, standard=STANDARD_KEYS, records=load_records(results))
+    assert row["mean_drop_ci"] is None and row["worst_ci"] == row["ci"][row["worst_member"]]
+
+
+def test_csv_has_one_line_per_row_with_flags(board: Path) -> None:
+    out = render(board)
+    lines = list(csv.DictReader(io.StringIO(out.csv)))
+    _, rows = leaderboard_rows(load_results(board), load_entries(board))
+    assert [r["detector"] for r in lines] == [r["detector"] for r in rows] and len(lines) == 5
+    masked = next(r for r in lines if r["detector"] == "masked-net")
+    assert masked["flags"].startswith(
+        "gradient-free: declared not differentiable by its authors | gradient-masking: "
+    )
+    assert float(masked["worst_case_lo"]) <= float(masked["worst_case"]) <= float(masked["worst_case_hi"])
+    header = out.csv.splitlines()[0].split(",")
+    assert header[:5] == ["detector", "dataset", "auroc_clean", "auroc_clean_lo", "auroc_clean_hi"]
+    members = [h for h in header if "@" in h and not h.endswith(("_lo", "_hi"))]
+    assert members == [*STANDARD_KEYS, "cw@eps0p5"]
+
+
+def test_unreadable_result_files_are_reported_not_fatal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results_dir = tmp_path / "results"
+    write_result(results_dir, "cnn", "synthetic", "pgd", "eps", 4 / 255, "linf", True)
+    bad = results_dir / "synthetic" / "cnn" / "fgsm-eps4of255.json"
+    bad.write_text('{"schema_version": 1, "metri')
+    (results_dir / "synthetic" / "cnn" / "jpeg-quality50.json").write_text(
+        '{"schema_version": 1, "metrics": {}}'
+    )
+    (results_dir / "synthetic" / "cnn" / "pgd-eps4of255.videos.csv").write_text("video_id,label\nv1,x\n")
+    errors: list[str] = []
+    assert [r["attack"] for r in load_results(results_dir, errors)] == ["pgd"]
+    out = render(results_dir)
+    err = capsys.readouterr().err
+    assert "skipping unreadable file synthetic/cnn/fgsm-eps4of255.json (JSONDecodeError" in err
+    assert "skipping malformed result synthetic/cnn/jpeg-quality50.json" in err
+    assert "skipping unreadable records synthetic/cnn/pgd-eps4of255.videos.csv" in err
+    assert "| 1 | cnn | synthetic |" in out.markdown and "## Skipped files" in out.markdown
+    assert "synthetic/cnn/fgsm-eps4of255.json" in out.html and str(tmp_path) not in out.html + out.markdown
+    assert out.figures == {}, "no usable records and no curve: no figure"
+
+
+def test_figure_plans_roc_members_and_strength_curves(board: Path) -> None:
+    results = load_results(board)
+    records = load_records(results)
+    _, rows = leaderboard_rows(results, load_entries(board), STANDARD_KEYS, records)
+    plans = figure_plans(rows, records)
+    full = plans["synthetic/xception"]
+    assert full.path == "figures/synthetic__xception.png"
+    assert [kind for _, _, kind in full.roc][:2] == ["clean", "adv"] and "ε 4/255" in full.roc[1][0]
+    assert [p.xlabel for p in full.curves] == ["eps (L-inf, in 1/255)", "quality", "crf"]
+    assert [a for a, _ in full.curves[0].lines] == ["fgsm", "pgd"]
+    assert full.curves[1].invert and not full.curves[2].invert
+    assert [x for x, *_ in full.curves[0].lines[1][1]] == pytest.approx([1, 2, 4, 8])
+    cnn = plans["synthetic/cnn"]  # no pgd@4/255: its worst member instead; one curve (pgd at 1 and 8)
+    assert [kind for _, _, kind in cnn.roc] == ["clean", "adv"] and cnn.roc[1][1].endswith(
+        "pgd-eps8of255.json"
+    )
+    assert [p.xlabel for p in cnn.curves] == ["eps (L-inf, in 1/255)"]
+    assert full.size_px == (4 * 340, 300)
+
+
+# -- outputs ----------------------------------------------------------------------------------------
+def test_write_leaderboards_writes_page_tables_and_figures_deterministically(
+    board: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results_dir = board
+    first = write_leaderboards(results_dir, tmp_path / "a")
+    elsewhere = tmp_path / "copy" / "results"  # where the results lie does not matter either
+    shutil.copytree(board, elsewhere)
+    second = write_leaderboards(elsewhere, tmp_path / "b")
+    names = [p.relative_to(tmp_path / "a").as_posix() for p in first]
+    assert names[:3] == ["leaderboard.md", "leaderboard.csv", "index.html"]
+    assert names[3:] == [
+        "figures/celebdf__efficientnet_b4.png",
+        "figures/synthetic__cnn.png",
+        "figures/synthetic__masked-net.png",
+        "figures/synthetic__meso4.png",
+        "figures/synthetic__xception.png",
+    ]
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two renders"
+    png = (tmp_path / "a" / names[3]).read_bytes()
+    assert png.startswith(b"\x89PNG") and b"Software" not in png and b"tIME" not in png
+    html = (tmp_path / "a" / "index.html").read_text()
+    for name in names[3:]:
+        assert f'src="{name}"' in html
+    assert "http://" not in html and "https://" not in html and '<link rel="stylesheet"' not in html
+    # a figure no longer referred to is removed; nothing else in the folder is touched
+    (tmp_path / "a" / "figures" / "old__gone.png").write_bytes(b"x")
+    (tmp_path / "a" / "README.md").write_text("keep")
+    write_leaderboards(results_dir, tmp_path / "a")
+    assert not (tmp_path / "a" / "figures" / "old__gone.png").exists()
+    assert (tmp_path / "a" / "README.md").read_text() == "keep"
+    # figures drawn from the same inputs are current and not drawn again; a damaged one is
+    import harness.leaderboard as lb
+
+    drawn: list[str] = []
+    real = lb.draw_figure
+    monkeypatch.setattr(lb, "draw_figure", lambda plan, rec: drawn.append(plan.path) or real(plan, rec))
+    write_leaderboards(results_dir, tmp_path / "a")
+    assert drawn == []
+    (tmp_path / "a" / names[4]).write_bytes(b"damaged")
+    write_leaderboards(results_dir, tmp_path / "a")
+    assert (
+        drawn == [names[4]]
+        and (tmp_path / "a" / names[4]).read_bytes() == (tmp_path / "b" / names[4]).read_bytes()
+    )
+
+
+def test_empty_results_give_an_empty_leaderboard(tmp_path: Path) -> None:
+    out = render(tmp_path / "absent")
+    assert "No results yet" in out.markdown and "No results yet" in out.html
+    assert out.csv.splitlines() == [
+        "detector,dataset,auroc_clean,auroc_clean_lo,auroc_clean_hi,worst_case,worst_case_lo,worst_case_hi,"
+        "worst_case_member,mean_drop,mean_drop_lo,mean_drop_hi,n_videos,checkpoint_sha256,flags"
+    ]
+    assert "<tbody>\n</tbody>" in out.html
+
+
+def test_html_table_cells_carry_sort_values_and_flags(board: Path) -> None:
+    html = render(board).html
+    assert html.count('<tr data-rank="') == 5
+    assert 'aria-sort="descending"' in html and html.count(' aria-sort="') == 1
+    assert '<span class="flag gradient-masking" title="square@eps4of255 (black-box) AUROC' in html
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    columns, rows = leaderboard_rows([hand_result("a", "pgd@eps4of255", 0.5)], standard=["pgd@eps4of255"])
+    one = render_html(columns, rows)
+    cell = (
+        'data-v="0.500000" style="background:hsl(0 65% 90%)">0.500<span class="ci">[0.40, 0.60]</span></td>'
+    )
+    assert one.count(cell) == 2, "worst case and the pgd column: value, interval and colour"
+    assert 'data-v="0.900000" style="background:hsl(96 65% 90%)">0.900' in one
+
+
+def test_committed_leaderboard_is_current() -> None:
+    """``leaderboards/`` is generated: it must equal what the committed ``results/`` renders to
+    (``harness leaderboard`` regenerates it)."""
+    out = render(REPO_ROOT / "results")
+    board = REPO_ROOT / "leaderboards"
+    for name, text in (
+        ("leaderboard.md", out.markdown),
+        ("leaderboard.csv", out.csv),
+        ("index.html", out.html),
+    ):
+        assert (board / name).read_text() == text, f"leaderboards/{name} is stale: run `harness leaderboard`"
+    for plan in out.figures.values():
+        assert (board / plan.path).is_file(), (
+            f"leaderboards/{plan.path} is missing: run `harness leaderboard`"
+        )
