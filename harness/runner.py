@@ -43,6 +43,9 @@ class RunConfig:
     suite: str | None = None  # a suite name (configs/suites/) or YAML path: run all its members
     split: str = "auto"  # auto | test | val | train | all
     aggregate: str = "mean"  # video score from frame scores: mean | median | max | mean_logit
+    frames_per_video: int | None = (
+        None  # frame detectors: score this many crops per video, evenly spaced (None: all)
+    )
     batch_size: int = 16
     device: str = "auto"
     seed: int = 0
@@ -190,6 +193,9 @@ def _prepare(config: RunConfig, progress: bool, detector: Any = None) -> _Contex
         threshold_source = "clean validation scores"
     if not eval_videos:
         raise ValueError(f"no usable videos in split {split!r} (see `harness data prepare`)")
+    if config.frames_per_video is not None and spec.kind == "frame":
+        eval_videos = subsample_frames(eval_videos, config.frames_per_video)
+        val_videos = subsample_frames(val_videos, config.frames_per_video)
 
     # Thresholds fixed on clean validation scores.
     val = make_samples(val_videos, spec.kind, spec.input_size, spec.frames_per_clip)
@@ -317,6 +323,23 @@ def _code_version() -> str:
     from harness.version import code_version
 
     return code_version()
+
+
+def subsample_frames(videos: list[Any], k: int) -> list[Any]:
+    """Keep ``k`` evenly spaced crops of each video (all of them when it has fewer)."""
+    from harness.datasets._faces import sample_indices
+    from harness.scoring import VideoCrops
+
+    if k < 1:
+        raise ValueError(f"frames_per_video must be >= 1, got {k}")
+    out = []
+    for v in videos:
+        if len(v.crops) <= k:
+            out.append(v)
+            continue
+        picks = sample_indices(len(v.crops), k)
+        out.append(VideoCrops(v.video_id, v.label, v.crops[picks], [v.frame_indices[i] for i in picks]))
+    return out
 
 
 class SuiteError(RuntimeError):

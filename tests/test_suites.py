@@ -136,3 +136,10 @@ def test_a_list_of_any_strength_setting_gives_a_curve(tiny: tuple[Any, Path], tm
     config = _config(tiny, tmp_path, attack="jpeg", attack_options={"quality": [90, 20]})
     results = evaluate(config, progress=False)
     assert [r.result["budget_tag"] for r in results] == ["quality90", "quality20"]
+
+
+def test_frames_per_video_scores_fewer_crops_per_video(tiny: tuple[Any, Path], tmp_path: Path) -> None:
+    full = evaluate(_config(tiny, tmp_path, attack="noise"), progress=False)[0].result["metrics"]
+    few = evaluate(_config(tiny, tmp_path, attack="noise", frames_per_video=2), progress=False)[0].result
+    assert few["metrics"]["n_samples"] == 2 * few["metrics"]["n_videos"] < full["n_samples"]
+    assert few["config"]["frames_per_video"] == 2 and few["metrics"]["n_videos"] == full["n_videos"]
