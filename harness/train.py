@@ -3,7 +3,8 @@
 The seeds' recipes as options: class weights for imbalance; augmentation (flip, colour jitter,
 Gaussian blur, random resized crop, random erasing, JPEG quality); cross-entropy or focal loss;
 two-phase freeze-then-unfreeze when backbone weights are given; AdamW with a cosine schedule;
-early stopping. The checkpoint kept is the one with the best *validation* AUROC (video level);
+early stopping. The checkpoint kept is the one with the best *validation* AUROC (video level; ties
+broken by the validation log loss);
 the test split is never looked at while training.
 """
 
@@ -206,16 +207,31 @@ def _loss(logits: Tensor, y: Tensor, weight: Tensor | None, cfg: TrainConfig) ->
     return F.cross_entropy(logits.float(), y, weight=weight)
 
 
-def video_auroc(
+def video_scores(
     detector: torch.nn.Module, videos: list[VideoCrops], batch_size: int, device: torch.device
-) -> float:
-    """AUROC of mean frame fake-probabilities per video (clip detectors: one clip per video)."""
+) -> tuple[float, float]:
+    """(AUROC of mean frame fake-probabilities per video, mean per-sample log loss).
+
+    The log loss breaks ties when the validation AUROC saturates (it does at 1.0 on small
+    splits): among checkpoints that rank validation videos equally well, keep the one that
+    separates them with more confidence.
+    """
     spec = detector.spec  # type: ignore[attr-defined]
     samples = make_samples(videos, spec.kind, spec.input_size, spec.frames_per_clip)
     probs = fake_probabilities(detector, samples.x, batch_size, device).numpy()
     ids, scores = aggregate_by_video(samples.video_ids, probs, "mean")
     _, labels = video_labels(samples.video_ids, samples.labels.numpy())
-    return auroc(labels, scores)
+    y = samples.labels.numpy()
+    p = np.clip(probs, 1e-7, 1 - 1e-7)
+    loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))) if len(p) else float("nan")
+    return auroc(labels, scores), loss
+
+
+def video_auroc(
+    detector: torch.nn.Module, videos: list[VideoCrops], batch_size: int, device: torch.device
+) -> float:
+    """AUROC of mean frame fake-probabilities per video (clip detectors: one clip per video)."""
+    return video_scores(detector, videos, batch_size, device)[0]
 
 
 def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | None = None) -> TrainResult:
@@ -255,7 +271,7 @@ def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | N
     )
 
     out = Path(config.output) if config.output else default_checkpoint_path(config, prep)
-    best, best_epoch, stale, history = -1.0, 0, 0, []
+    best, best_key, best_epoch, stale, history = -1.0, (-1.0, -math.inf), 0, 0, []
     epoch = 0
     with model.range_check(False):
         for epoch in range(1, config.epochs + 1):
@@ -286,12 +302,18 @@ def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | N
                 sched.step()
                 losses.append(loss.item())
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-            val = video_auroc(model, val_videos, config.batch_size, device)
-            history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_auroc": val})
+            val, val_loss = video_scores(model, val_videos, config.batch_size, device)
+            history.append(
+                {"epoch": epoch, "loss": float(np.mean(losses)), "val_auroc": val, "val_loss": val_loss}
+            )
             if progress:
-                print(f"epoch {epoch}: loss {np.mean(losses):.4f}  val AUROC {val:.4f}", file=sys.stderr)
-            if val > best:
-                best, best_epoch, stale = val, epoch, 0
+                print(
+                    f"epoch {epoch}: loss {np.mean(losses):.4f}  val AUROC {val:.4f}  val loss {val_loss:.4f}",
+                    file=sys.stderr,
+                )
+            key = (val, -val_loss if math.isfinite(val_loss) else -math.inf)
+            if key > best_key:  # best validation AUROC; ties broken by validation log loss
+                best, best_key, best_epoch, stale = val, key, epoch, 0
                 meta = _meta(config, prep, epoch, val, time.perf_counter() - start)
                 save_checkpoint(out, model, meta=meta)
             else:
