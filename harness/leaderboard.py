@@ -291,9 +291,9 @@ def _row_intervals(
     from harness import metrics
 
     labels, clean, advs = aligned
-    boots = metrics._boot_aurocs(labels, [clean, *advs], None, N_BOOT, BOOT_SEED)
-    worst = metrics._percentile_ci(boots[:, 1:].min(axis=1), 0.05, 0.1)
-    drop = metrics._percentile_ci(boots[:, 0] - boots[:, 1:].mean(axis=1), 0.05, 0.1)
+    boots = metrics.boot_aurocs(labels, [clean, *advs], None, N_BOOT, BOOT_SEED)
+    worst = metrics.percentile_ci(boots[:, 1:].min(axis=1), 0.05, 0.1)
+    drop = metrics.percentile_ci(boots[:, 0] - boots[:, 1:].mean(axis=1), 0.05, 0.1)
     return _ci(list(worst)), _ci(list(drop))
 
 

@@ -30,9 +30,11 @@ __all__ = [
     "auroc",
     "auroc_drop_ci",
     "auroc_with_ci",
+    "boot_aurocs",
     "bootstrap_ci",
     "eer",
     "fpr_at",
+    "percentile_ci",
     "perturbation_stats",
     "psnr",
     "roc_points",
@@ -398,7 +400,8 @@ def _weighted_auroc_fn(y: np.ndarray, s: np.ndarray) -> Callable[[np.ndarray], n
     return fn
 
 
-def _percentile_ci(values: np.ndarray, alpha: float, max_skip_frac: float) -> tuple[float, float]:
+def percentile_ci(values: np.ndarray, alpha: float, max_skip_frac: float) -> tuple[float, float]:
+    """Percentile interval of bootstrap ``values``; NaN when too many resamples were undefined."""
     valid = values[~np.isnan(values)]
     if valid.size == 0 or (values.size - valid.size) > max_skip_frac * values.size:
         return float("nan"), float("nan")
@@ -413,7 +416,7 @@ def _check_boot(n_boot: int, alpha: float) -> None:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
 
 
-def _boot_aurocs(
+def boot_aurocs(
     labels: npt.ArrayLike,
     score_sets: list[npt.ArrayLike],
     groups: npt.ArrayLike | None,
@@ -455,7 +458,7 @@ def bootstrap_ci(
     y = _labels(labels)
     s = _scores(scores, y.size, finite=metric is auroc)
     if metric is auroc and not extra_arrays:
-        return _percentile_ci(_boot_aurocs(y, [s], groups, n_boot, seed)[:, 0], alpha, max_skip_frac)
+        return percentile_ci(boot_aurocs(y, [s], groups, n_boot, seed)[:, 0], alpha, max_skip_frac)
     extra = {k: np.asarray(v) for k, v in extra_arrays.items()}
     for k, v in extra.items():
         if v.shape[:1] != (y.size,):
@@ -469,7 +472,7 @@ def bootstrap_ci(
             if _both_classes(y[rows]):
                 values[i] = metric(y[rows], s[rows], **{k: v[rows] for k, v in extra.items()})
             i += 1
-    return _percentile_ci(values, alpha, max_skip_frac)
+    return percentile_ci(values, alpha, max_skip_frac)
 
 
 def auroc_with_ci(
@@ -504,8 +507,8 @@ def auroc_drop_ci(
     two share cancels and the interval is that of the drop itself, not of two independent AUROCs.
     """
     _check_boot(n_boot, alpha)
-    boots = _boot_aurocs(labels, [clean_scores, adv_scores], groups, n_boot, seed)
-    low, high = _percentile_ci(boots[:, 0] - boots[:, 1], alpha, max_skip_frac)
+    boots = boot_aurocs(labels, [clean_scores, adv_scores], groups, n_boot, seed)
+    low, high = percentile_ci(boots[:, 0] - boots[:, 1], alpha, max_skip_frac)
     return {"value": auroc(labels, clean_scores) - auroc(labels, adv_scores), "low": low, "high": high}
 
 
@@ -535,11 +538,11 @@ def summarize(
     clean = _scores(clean_scores, y.size, "clean_scores")
     adv = _scores(adv_scores, y.size, "adv_scores")
     _check_boot(n_boot, alpha)
-    boots = _boot_aurocs(y, [clean, adv], groups, n_boot, seed)
+    boots = boot_aurocs(y, [clean, adv], groups, n_boot, seed)
     ci = {
-        "clean": _percentile_ci(boots[:, 0], alpha, 0.1),
-        "adv": _percentile_ci(boots[:, 1], alpha, 0.1),
-        "drop": _percentile_ci(boots[:, 0] - boots[:, 1], alpha, 0.1),
+        "clean": percentile_ci(boots[:, 0], alpha, 0.1),
+        "adv": percentile_ci(boots[:, 1], alpha, 0.1),
+        "drop": percentile_ci(boots[:, 0] - boots[:, 1], alpha, 0.1),
     }
     auc_clean, auc_adv = auroc(y, clean), auroc(y, adv)
     t1 = float("nan") if threshold_1fpr is None else float(threshold_1fpr)
