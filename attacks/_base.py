@@ -211,7 +211,7 @@ class Attack:
         if idx.numel():
             xs, ys = x[idx], y[idx]
             clip = detector.spec.kind == "clip"
-            flat = xs.flatten(1, 2) if clip else xs
+            flat = (xs.flatten(1, 2) if clip else xs).contiguous()  # attacks may .view() it
             model = AttackModel(detector, xs.shape[1] if clip else None)
             grad_mode = torch.enable_grad() if self.uses_gradients else torch.no_grad()
             with _model_state(detector), _seeded(self.config.seed, x.device), grad_mode:

@@ -165,6 +165,17 @@ def test_contract_budget_range_mode_grads(name: str) -> None:
         assert (result.x_adv != x).any()
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_non_contiguous_input_is_accepted(name: str) -> None:
+    # Crops come from HWC arrays: a permuted (channels-last) batch must work with every attack.
+    det = trained_detector()
+    x, y = faces(4, seed=5)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    assert not x_cl.is_contiguous()
+    result = make(name)(det, x_cl, y)
+    assert_contract(make(name), x, result.x_adv)
+
+
 @pytest.mark.parametrize("kind", ["frame", "clip"])
 @pytest.mark.parametrize("name", NAMES)
 def test_lowers_auroc(name: str, kind: str) -> None:
