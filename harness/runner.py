@@ -154,6 +154,7 @@ class _Context:
     threshold_1fpr: float | None
     skipped: list[Any]
     start: float
+    provenance: dict[str, Any]  # code version, library versions, device: looked up once per run
 
 
 def _prepare(config: RunConfig, progress: bool, detector: Any = None) -> _Context:
@@ -229,6 +230,11 @@ def _prepare(config: RunConfig, progress: bool, detector: Any = None) -> _Contex
         threshold_1fpr=thr_1fpr,
         skipped=list(prep.manifest.skipped) + list(prep.report.skipped),
         start=start,
+        provenance={
+            "code_version": _code_version(),
+            "libraries": _library_versions(),
+            "device": _device_name(device),
+        },
     )
 
 
@@ -307,9 +313,7 @@ def _run_member(ctx: _Context, member: Any, suite: str | None, progress: bool) -
         "split_manifest_hash": ctx.prep.manifest.hash,
         "seed": config.seed,
         "config": dataclasses.asdict(config),
-        "code_version": _code_version(),
-        "libraries": _library_versions(),
-        "device": _device_name(ctx.device),
+        **ctx.provenance,
         "wall_seconds": time.perf_counter() - ctx.start,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -166,7 +166,7 @@ def load_weights(detector: Any, checkpoint: str | Path) -> None:
     errors = []
     for target in targets:
         own = target.state_dict()
-        missing = [k for k in own if k not in payload and not _is_buffer_only(target, k)]
+        missing = [k for k in own if k not in payload and not k.endswith(".num_batches_tracked")]
         unexpected = [k for k in payload if k not in own]
         if not missing and not unexpected:
             shapes = [k for k in payload if payload[k].shape != own[k].shape]
@@ -184,11 +184,6 @@ def load_weights(detector: Any, checkpoint: str | Path) -> None:
         f"{path} does not match the model built by --model: {len(missing)} missing keys "
         f"(e.g. {missing[:3]}), {len(unexpected)} unexpected keys (e.g. {unexpected[:3]})"
     )
-
-
-def _is_buffer_only(module: Any, key: str) -> bool:
-    # The contract's normalization buffers (mean/std) are set by the spec, not by the weights.
-    return key in ("mean", "std") or key.endswith((".num_batches_tracked",))
 
 
 # -- the contract ----------------------------------------------------------------------------------
