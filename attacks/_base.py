@@ -10,13 +10,25 @@ every attack,
   sample toward its wrong class (the worst case for AUROC);
 * the model state: eval mode on (every submodule's previous mode restored afterwards, also on
   errors), parameters frozen (``requires_grad`` restored afterwards, so no parameter ever gets a
-  ``.grad``), the detector's per-call range check off (the input was validated once);
+  ``.grad``), the detector's per-call range check off (the input was validated once). The
+  detector is never changed by an attack, whatever the wrapped library does: :class:`AttackModel`
+  keeps it out of the library's reach (its ``train()`` does not reach the detector), every
+  parameter and buffer is snapshotted before :meth:`Attack.run` and compared bit for bit
+  afterwards, and a change (or a submodule left in train mode) restores the snapshot and raises
+  :class:`AttackError`: a result made on a changed model is never returned;
 * reproducible randomness: the global torch (CPU, and CUDA for CUDA input), NumPy and Python RNGs
   are forked, seeded from ``config.seed`` and restored, so a seed gives identical output and the
   caller's RNG state is untouched (torchattacks and ART draw from the global RNGs);
 * output checks: same shape, finite, in ``[0, 1]``, and ``|x_adv - x|`` within ``eps`` in the
   attack's norm (L-inf: ``<= eps + 1e-6`` per sample, L2: ``<= eps + 1e-4`` per sample), else an
   :class:`AttackError`;
+* delivery: with ``quantize`` (the default) the attacked samples are rounded to the 8-bit grid
+  (``k/255``) inside the budget (:func:`quantize_8bit`), because an attacker delivers images or
+  video, not floats; ``quantize=False`` keeps the float output for studies of that case;
+* self-checks: per sample, whether the delivered output equals the input exactly
+  (``unperturbed``) and, for gradient attacks, whether the loss gradient at the clean input is
+  exactly zero (``zero_grad``: the attack has nothing to follow; one extra forward/backward
+  pass, not counted as queries);
 * the result: the batch with untouched samples bit-identical to the input, the number of
   per-sample forward passes through the detector (``queries``) and the wall time.
 
@@ -66,14 +78,18 @@ class AttackConfig:
     """Settings every attack has. Subclasses add theirs (``eps``, steps, query budgets, ...).
 
     ``target``: which samples are attacked (``"fake"``, ``"real"`` or ``"both"``);
-    ``seed``: seeds all randomness of the attack (same seed, same output).
+    ``seed``: seeds all randomness of the attack (same seed, same output);
+    ``quantize``: round the attacked samples to the 8-bit grid inside the budget (what an
+    attacker can deliver as an image or video); off only for studies of float perturbations.
     """
 
     target: Literal["fake", "real", "both"] = "both"
     seed: int = 0
+    quantize: bool = True
 
     def __post_init__(self) -> None:
         require(self.target in TARGETS, f"target must be one of {TARGETS}, got {self.target!r}")
+        require(isinstance(self.quantize, bool), f"quantize must be true or false, got {self.quantize!r}")
         require(isinstance(self.seed, int) and self.seed >= 0, f"seed must be an int >= 0, got {self.seed!r}")
         eps = getattr(self, "eps", None)
         if eps is not None:
@@ -91,7 +107,10 @@ class AttackResult:
     bit-identical to the input; ``attacked``: bool ``(N,)`` mask of the samples the attack was run
     on; ``queries``: per-sample forward passes through the detector (a gradient step counts one
     per sample, a black-box query one per sample; 0 for perturbations); ``seconds``: wall time;
-    ``linf`` / ``l2``: per-sample ``|x_adv - x|`` norms (CPU float tensors).
+    ``linf`` / ``l2``: per-sample ``|x_adv - x|`` norms (CPU float tensors); ``unperturbed``:
+    bool ``(N,)``, attacked samples delivered exactly unchanged; ``zero_grad``: bool ``(N,)``,
+    attacked samples whose input gradient of the loss was exactly zero (``None`` for attacks
+    without gradients); ``quantized``: whether ``x_adv`` was rounded to 8 bits.
     """
 
     x_adv: Tensor
@@ -100,6 +119,9 @@ class AttackResult:
     seconds: float
     linf: Tensor
     l2: Tensor
+    unperturbed: Tensor
+    zero_grad: Tensor | None
+    quantized: bool
 
 
 class AttackModel(nn.Module):
@@ -112,13 +134,18 @@ class AttackModel(nn.Module):
     margin exceeds about 17, so the cross-entropy gradient of a confidently classified sample
     is exactly zero and gradient attacks stall on it (gradient masking by rounding). In float64
     that happens only beyond a margin of about 37. The cast costs nothing: logits are ``(n, 2)``.
+
+    The detector is not a registered submodule: a library that calls ``model.train()`` (as
+    torchattacks does to restore what it takes for the previous mode) or ``model.to()`` cannot
+    reach it; the :class:`Attack` base owns the detector's mode.
     """
 
     def __init__(self, detector: Detector, frames: int | None) -> None:
         super().__init__()
-        self.detector = detector
+        self.__dict__["detector"] = detector  # not in _modules: .train()/.to() do not reach it
         self.num_frames = frames
         self.queries = 0
+        self.train(False)
 
     def forward(self, x: Tensor) -> Tensor:
         self.queries += int(x.shape[0])
@@ -208,28 +235,41 @@ class Attack:
         idx = mask.nonzero().squeeze(1)
         out = x.clone()
         queries = 0
+        zero_grad = torch.zeros_like(mask) if self.uses_gradients else None
         if idx.numel():
             xs, ys = x[idx], y[idx]
             clip = detector.spec.kind == "clip"
             flat = (xs.flatten(1, 2) if clip else xs).contiguous()  # attacks may .view() it
             model = AttackModel(detector, xs.shape[1] if clip else None)
             grad_mode = torch.enable_grad() if self.uses_gradients else torch.no_grad()
-            with _model_state(detector), _seeded(self.config.seed, x.device), grad_mode:
-                adv = self.run(model, flat, ys)
+            with _model_state(detector), _unchanged(detector, self.name), _seeded(self.config.seed, x.device):
+                with grad_mode:
+                    adv = self.run(model, flat, ys)
+                queries = model.queries
+                if zero_grad is not None:
+                    zero_grad[idx] = _zero_gradients(model, flat, ys)
             self._check_output(adv, flat)
-            out[idx] = adv.detach().reshape(xs.shape).to(x.dtype)
-            queries = model.queries
+            adv = adv.detach()
+            if self.config.quantize:
+                adv = quantize_8bit(adv, flat, self.norm, self.eps)
+            out[idx] = adv.reshape(xs.shape).to(x.dtype)
         delta = (out - x).flatten(1).float()
+        linf = delta.abs().amax(dim=1).cpu()
         return AttackResult(
             x_adv=out,
             attacked=mask,
             queries=queries,
             seconds=time.perf_counter() - start,
-            linf=delta.abs().amax(dim=1).cpu(),
+            linf=linf,
             l2=delta.norm(dim=1).cpu(),
+            unperturbed=mask.cpu() & (linf == 0),
+            zero_grad=None if zero_grad is None else zero_grad.cpu(),
+            quantized=bool(self.config.quantize),
         )
 
-    attack = __call__
+    def resolved_config(self) -> dict[str, Any]:
+        """The settings as run: ``config`` with derived defaults filled in (e.g. PGD's ``alpha``)."""
+        return dataclasses.asdict(self.config)
 
     def _check_inputs(self, detector: Detector, x: Tensor, y: Tensor) -> Tensor:
         validate = getattr(detector, "validate_input", None)
@@ -303,9 +343,85 @@ def project_l2(x_adv: Tensor, x: Tensor, eps: float) -> Tensor:
     return (x + delta * factor).clamp(0.0, 1.0)
 
 
+def quantize_8bit(x_adv: Tensor, x: Tensor, norm: str | None, eps: float | None) -> Tensor:
+    """Round ``x_adv`` to the 8-bit grid (``k/255``) without leaving the budget around ``x``.
+
+    What an attacker delivers is an image or a video: 8-bit values. Nearest rounding, then:
+
+    * L-inf: each value is clamped to the grid points inside ``[x - eps, x + eps]`` (for ``x`` on
+      the grid, as the harness's crops are, that is ``x +- floor(255 eps)/255``); a value whose
+      interval holds no grid point (``x`` off the grid and ``eps < 1/255``) stays at ``x``;
+    * L2: a sample whose rounded perturbation breaks the budget is rounded toward ``x`` instead
+      (``|q - x| <= |x_adv - x|`` per value, so the norm can only shrink);
+    * no budget (perturbations): nearest rounding, clamped to ``[0, 1]``.
+    """
+    scale = 255.0
+    q = (x_adv * scale).round() / scale
+    if norm == "linf" and eps is not None:
+        lo = torch.ceil(((x - eps) * scale - 1e-4).clamp(0.0, scale)) / scale
+        hi = torch.floor(((x + eps) * scale + 1e-4).clamp(0.0, scale)) / scale
+        inside = lo <= hi
+        lo = torch.where(inside, lo.clamp(min=x - eps - LINF_TOL), x)
+        hi = torch.where(inside, hi.clamp(max=x + eps + LINF_TOL), x)
+        q = torch.minimum(torch.maximum(q, lo), hi)
+    elif norm == "l2" and eps is not None:
+        up = x_adv > x
+        toward = torch.where(up, torch.floor(x_adv * scale), torch.ceil(x_adv * scale)) / scale
+        crossed = torch.where(up, toward < x, toward > x)  # no grid point between x and x_adv
+        toward = torch.where(crossed | (x_adv == x), x, toward)
+        too_big = (q - x).flatten(1).norm(dim=1) > eps
+        q = torch.where(too_big.view(-1, *[1] * (x.ndim - 1)), toward, q)
+    return q.clamp(0.0, 1.0)
+
+
 def generator(seed: int, device: torch.device) -> torch.Generator:
     """A local RNG on ``device`` seeded with ``seed`` (for attacks that draw their own noise)."""
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def _zero_gradients(model: AttackModel, x: Tensor, y: Tensor) -> Tensor:
+    """Per sample: is the cross-entropy gradient at ``x`` exactly zero? (Queries not counted.)"""
+    queries = model.queries
+    with torch.enable_grad():
+        xg = x.detach().clone().requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(model(xg), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, xg)
+    model.queries = queries
+    return grad.flatten(1).abs().amax(dim=1) == 0
+
+
+@contextlib.contextmanager
+def _unchanged(detector: nn.Module, name: str) -> Iterator[None]:
+    """Guarantee that the block changes no parameter or buffer of ``detector``, nor its modes.
+
+    Everything is snapshotted (a copy on the detector's device, cheap next to any attack) and
+    compared bit for bit afterwards; on a difference the snapshot is restored and an
+    :class:`AttackError` names what changed, so no score is ever made on a changed model.
+    """
+    tensors = dict(detector.named_parameters())
+    tensors.update(detector.named_buffers())
+    snapshot = {k: t.detach().clone() for k, t in tensors.items()}
+    modes = [(m, m.training) for m in detector.modules()]
+    try:
+        yield
+    finally:
+        changed = [
+            k
+            for k, t in tensors.items()
+            if t.shape != snapshot[k].shape or not torch.equal(t.detach(), snapshot[k])
+        ]
+        with torch.no_grad():
+            for k in changed:
+                tensors[k].data = snapshot[k]
+        flipped = [m for m, training in modes if m.training != training]
+    if changed:
+        raise AttackError(
+            f"{name} changed the detector's {', '.join(changed[:5])}"
+            f"{' ...' if len(changed) > 5 else ''} (restored): an attack must never change a "
+            "parameter or buffer; this batch's result is discarded"
+        )
+    if flipped:
+        raise AttackError(f"{name} left {len(flipped)} detector submodules in another train/eval mode")
 
 
 @contextlib.contextmanager

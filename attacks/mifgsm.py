@@ -2,13 +2,14 @@
 
 White-box: like PGD without random start, but each step follows the sign of an accumulated
 momentum of L1-normalized gradients (``decay``), which stabilizes the direction and transfers
-better to other detectors. Defaults follow the paper: ``steps = 10``, ``alpha = eps / steps``,
-``decay = 1.0``, at the harness's ``eps = 4/255``. Deterministic. Through torchattacks.
+better to other detectors. Defaults follow the paper: ``steps = 10``, ``decay = 1.0`` and the step
+size following the budget, ``alpha = eps / steps`` unless set explicitly, at the harness's ``eps = 4/255``. Deterministic. Through torchattacks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor
 
@@ -19,13 +20,13 @@ from harness.attacks._base import Attack, AttackConfig, AttackModel, project_lin
 @dataclass(frozen=True)
 class MIFGSMConfig(AttackConfig):
     eps: float = 4 / 255
-    alpha: float = 0.4 / 255
+    alpha: float | None = None  # step size; None: eps / steps
     steps: int = 10
     decay: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.alpha > 0, f"alpha (step size) must be > 0, got {self.alpha}")
+        require(self.alpha is None or self.alpha > 0, f"alpha (step size) must be > 0, got {self.alpha}")
         require(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
         require(self.decay >= 0, f"decay must be >= 0, got {self.decay}")
 
@@ -39,6 +40,15 @@ class MIFGSM(Attack):
     norm = "linf"
     uses_gradients = True
 
+    @property
+    def alpha(self) -> float:
+        """The step size: ``alpha`` when set, else ``eps / steps`` (the budget used up exactly)."""
+        c = self.config
+        return c.alpha if c.alpha is not None else c.eps / c.steps
+
+    def resolved_config(self) -> dict[str, Any]:
+        return {**super().resolved_config(), "alpha": self.alpha}
+
     def run(self, model: AttackModel, x: Tensor, y: Tensor) -> Tensor:
         import torchattacks
 
@@ -46,6 +56,6 @@ class MIFGSM(Attack):
 
         c = self.config
         adv = _torchattacks.run(
-            torchattacks.MIFGSM, model, x, y, eps=c.eps, alpha=c.alpha, steps=c.steps, decay=c.decay
+            torchattacks.MIFGSM, model, x, y, eps=c.eps, alpha=self.alpha, steps=c.steps, decay=c.decay
         )
         return project_linf(adv, x, c.eps)

@@ -5,14 +5,16 @@ true label, each followed by projection onto the ``eps`` L-inf ball and ``[0, 1]
 random start in the ball when ``random_start``.
 
 Defaults: ``eps = 4/255`` (imperceptible on face crops; RobustBench's ImageNet L-inf budget),
-``alpha = 1/255 = eps/4`` and ``steps = 10``, so the iterate can cross the ball 2.5 times
-(Madry et al.'s rule of thumb ``alpha * steps ~ 2.5 eps``), random start on (with a fixed seed,
-reproducible). Through torchattacks.
+``steps = 10`` and the step size following the budget, ``alpha = eps/4`` unless set explicitly
+(so at every ``eps`` the iterate can cross the ball 2.5 times: Madry et al.'s rule of thumb
+``alpha * steps ~ 2.5 eps``), random start on (with a fixed seed, reproducible). Through
+torchattacks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor
 
@@ -23,13 +25,13 @@ from harness.attacks._base import Attack, AttackConfig, AttackModel, project_lin
 @dataclass(frozen=True)
 class PGDConfig(AttackConfig):
     eps: float = 4 / 255
-    alpha: float = 1 / 255
+    alpha: float | None = None  # step size; None: eps / 4
     steps: int = 10
     random_start: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.alpha > 0, f"alpha (step size) must be > 0, got {self.alpha}")
+        require(self.alpha is None or self.alpha > 0, f"alpha (step size) must be > 0, got {self.alpha}")
         require(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
 
 
@@ -46,6 +48,15 @@ class PGD(Attack):
     def randomized(self) -> bool:
         return self.config.random_start
 
+    @property
+    def alpha(self) -> float:
+        """The step size: ``alpha`` when set, else ``eps / 4``."""
+        c = self.config
+        return c.alpha if c.alpha is not None else c.eps / 4
+
+    def resolved_config(self) -> dict[str, Any]:
+        return {**super().resolved_config(), "alpha": self.alpha}
+
     def run(self, model: AttackModel, x: Tensor, y: Tensor) -> Tensor:
         import torchattacks
 
@@ -58,7 +69,7 @@ class PGD(Attack):
             x,
             y,
             eps=c.eps,
-            alpha=c.alpha,
+            alpha=self.alpha,
             steps=c.steps,
             random_start=c.random_start,
         )

@@ -6,13 +6,14 @@ cross-entropy loss at the true label, each projected onto the per-sample L2 ball
 per clip (all frames together).
 
 Defaults: ``eps = 0.5`` (about 0.33/255 RMS per value on a 3x224x224 crop: imperceptible, yet
-enough to flip undefended CNNs; raise it for larger inputs or defended models), ``alpha = eps/4``
-and ``steps = 10`` (``alpha * steps = 2.5 eps``, as for L-inf PGD). Through torchattacks.
+enough to flip undefended CNNs; raise it for larger inputs or defended models), ``steps = 10``
+and the step size following the budget, ``alpha = eps/4`` unless set explicitly (``alpha * steps = 2.5 eps``, as for L-inf PGD). Through torchattacks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor
 
@@ -23,13 +24,13 @@ from harness.attacks._base import Attack, AttackConfig, AttackModel, project_l2,
 @dataclass(frozen=True)
 class PGDL2Config(AttackConfig):
     eps: float = 0.5
-    alpha: float = 0.125
+    alpha: float | None = None  # step size; None: eps / 4
     steps: int = 10
     random_start: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.alpha > 0, f"alpha (step size) must be > 0, got {self.alpha}")
+        require(self.alpha is None or self.alpha > 0, f"alpha (step size) must be > 0, got {self.alpha}")
         require(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
 
 
@@ -46,6 +47,15 @@ class PGDL2(Attack):
     def randomized(self) -> bool:
         return self.config.random_start
 
+    @property
+    def alpha(self) -> float:
+        """The step size: ``alpha`` when set, else ``eps / 4``."""
+        c = self.config
+        return c.alpha if c.alpha is not None else c.eps / 4
+
+    def resolved_config(self) -> dict[str, Any]:
+        return {**super().resolved_config(), "alpha": self.alpha}
+
     def run(self, model: AttackModel, x: Tensor, y: Tensor) -> Tensor:
         import torchattacks
 
@@ -58,7 +68,7 @@ class PGDL2(Attack):
             x,
             y,
             eps=c.eps,
-            alpha=c.alpha,
+            alpha=self.alpha,
             steps=c.steps,
             random_start=c.random_start,
         )

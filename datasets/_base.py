@@ -33,7 +33,10 @@ class VideoRecord:
     ``video_id`` is stable and unique within the dataset: the path relative to the root without
     its suffix, with ``/`` separators (never parsed from path positions elsewhere). ``group`` is
     the leakage unit (identity, original video or FF++ pair): a group never spans two splits, and
-    a fake always lands with its ``original``.
+    a fake always lands with its ``original``. ``identities`` names every person or source video
+    whose face is in the video (target and donors, as far as the metadata says; ``target_id`` and
+    ``source_id`` are always among them): the random protocol keeps all videos sharing one on the
+    same side of every split.
     """
 
     video_id: str
@@ -45,8 +48,11 @@ class VideoRecord:
     target_id: str | None = None  # identity in the original video
     official_split: str | None = None  # "train" | "val" | "test" from the dataset's own metadata
     media: Media = "video"  # "image": one still; "frames": a folder of pre-cropped face images
+    identities: tuple[str, ...] = ()  # every identity/source in the video (sorted, unique)
 
     def __post_init__(self) -> None:
+        named = {i for i in (*self.identities, self.target_id, self.source_id) if i}
+        object.__setattr__(self, "identities", tuple(sorted(named)))
         if self.label not in (REAL, FAKE):
             raise ValueError(f"{self.video_id}: label must be 0 (real) or 1 (fake), got {self.label!r}")
         if self.official_split not in (None, "train", "val", "test"):

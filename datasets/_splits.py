@@ -8,11 +8,14 @@ Rules (a leak is a bug):
 * ``protocol="official"``: test is exactly the dataset's published test list; every other video
   that shares a group, an original or an identity (target or donor) with it is dropped from
   train/val, and the drop is reported;
-* ``protocol="random"``: whole groups are assigned to splits by a seeded shuffle that fills the
-  requested ratios per label.
+* ``protocol="random"``: groups are also merged through every identity the videos share (a
+  fake's target and donor alike, :attr:`VideoRecord.identities`): the connected components are
+  assigned whole to splits by a seeded shuffle that fills the requested ratios per label, so no
+  identity, target or donor, is on two sides.
 
-The manifest (video id, path, label, split, group, original, ...) carries a content hash that
-goes into every checkpoint and result. Same index + protocol + seed -> same manifest and hash.
+The manifest (video id, path, label, split, group, original, identities, the grouping rule, ...)
+carries a content hash that goes into every checkpoint and result. Same index + protocol + seed
+-> same manifest and hash.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import json
 import os
 import random
 import tempfile
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +36,16 @@ from harness.datasets._base import FAKE, REAL, DatasetError, DatasetIndex, Skipp
 
 SPLITS = ("train", "val", "test")
 DEFAULT_RATIOS = (0.7, 0.15, 0.15)
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+GROUPING = {
+    "random": "components of groups linked by original and by shared identities (target and donor)",
+    "official": "official test list; groups linked by original; train/val sharing an identity dropped",
+}
+
+
+def grouping_rule(protocol: str) -> str:
+    """How a protocol forms its leakage groups (recorded in the manifest and its hash)."""
+    return GROUPING.get(protocol, "")
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,10 @@ class ManifestRow:
     source_id: str | None = None
     target_id: str | None = None
     media: str = "video"
+    identities: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "identities", tuple(self.identities))  # JSON gives a list
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,7 @@ class Manifest:
             "protocol": self.protocol,
             "seed": self.seed,
             "ratios": list(self.ratios),
+            "grouping": grouping_rule(self.protocol),
             "hash": self.hash,
             "counts": self.counts(),
             "rows": [asdict(r) for r in self.rows],
@@ -106,6 +124,8 @@ class Manifest:
         p = Path(path)
         try:
             data = json.loads(p.read_text())
+            if data.get("manifest_version") != MANIFEST_VERSION:
+                raise ValueError(f"manifest version {data.get('manifest_version')}, not {MANIFEST_VERSION}")
             manifest = cls(
                 dataset=data["dataset"],
                 root=data["root"],
@@ -126,10 +146,12 @@ class Manifest:
 def content_hash(dataset: str, protocol: str, rows: Iterable[ManifestRow]) -> str:
     """Hash of what determines train/test membership (not the machine-specific root)."""
     canonical = [
-        [r.video_id, r.path, r.label, r.split, r.group, r.original]
+        [r.video_id, r.path, r.label, r.split, r.group, r.original, list(r.identities)]
         for r in sorted(rows, key=lambda r: r.video_id)
     ]
-    payload = json.dumps([dataset, protocol, canonical], separators=(",", ":"), sort_keys=True)
+    payload = json.dumps(
+        [dataset, protocol, grouping_rule(protocol), canonical], separators=(",", ":"), sort_keys=True
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -163,15 +185,35 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)  # deterministic representative
 
 
-def merged_groups(videos: list[VideoRecord]) -> dict[str, str]:
-    """video_id -> merged group: groups linked by a fake's ``original`` become one."""
+def merged_groups(videos: list[VideoRecord], by_identity: bool = True) -> dict[str, str]:
+    """video_id -> merged group: the connected components of groups linked by a fake's
+    ``original`` and, with ``by_identity``, by any identity (target or donor) two videos share.
+    A component is named after its smallest group name (deterministic)."""
     by_id = {v.video_id: v for v in videos}
     uf = _UnionFind()
     for v in videos:
-        uf.find(v.group)
+        key = "g:" + v.group  # groups and identities live apart: "id1" the group is not "id1" the person
+        uf.find(key)
         if v.original is not None and v.original in by_id:
-            uf.union(v.group, by_id[v.original].group)
-    return {v.video_id: uf.find(v.group) for v in videos}
+            uf.union(key, "g:" + by_id[v.original].group)
+        if by_identity:
+            for identity in v.identities:
+                uf.union(key, "i:" + identity)
+    name: dict[str, str] = {}
+    for v in videos:
+        root = uf.find("g:" + v.group)
+        name[root] = min(name.get(root, v.group), v.group)
+    return {v.video_id: name[uf.find("g:" + v.group)] for v in videos}
+
+
+def shared_identities(videos: Iterable[VideoRecord], splits: dict[str, str]) -> dict[str, list[str]]:
+    """identity -> the splits it appears in, for each identity in more than one."""
+    sides: dict[str, set[str]] = defaultdict(set)
+    for v in videos:
+        if v.video_id in splits:
+            for identity in v.identities:
+                sides[identity].add(splits[v.video_id])
+    return {i: sorted(s) for i, s in sorted(sides.items()) if len(s) > 1}
 
 
 def make_manifest(
@@ -186,7 +228,7 @@ def make_manifest(
     videos = list(index.videos)
     if not videos:
         raise DatasetError(f"{index.dataset}: no usable videos under {index.root}")
-    group_of = merged_groups(videos)
+    group_of = merged_groups(videos, by_identity=protocol != "official")
     dropped: list[Skipped] = []
     assignment: dict[str, str] = {}
 
@@ -198,7 +240,7 @@ def make_manifest(
                 f"none found under {index.root}; use --protocol random"
             )
         test_groups = {group_of[v.video_id] for v in test}
-        test_ids = {i for v in test for i in (v.target_id, v.source_id) if i}
+        test_ids = {i for v in test for i in v.identities}
         test_originals = {v.original or v.video_id for v in test}
         rest: list[VideoRecord] = []
         for v in videos:
@@ -210,8 +252,8 @@ def make_manifest(
                 why = f"shares group {group_of[v.video_id]!r} with the official test list"
             elif (v.original or v.video_id) in test_originals:
                 why = "shares its original video with the official test list"
-            elif test_ids & {v.target_id, v.source_id}:
-                shared = sorted(test_ids & {v.target_id, v.source_id})  # type: ignore[arg-type]
+            elif test_ids.intersection(v.identities):
+                shared = sorted(test_ids.intersection(v.identities))
                 why = f"shares identity {shared[0]!r} with the official test list"
             if why:
                 dropped.append(Skipped(v.video_id, v.path, why, stage="split"))
@@ -233,7 +275,18 @@ def make_manifest(
         if unassigned:
             tv = ratios[0] + ratios[1]
             sub = (ratios[0] / tv, ratios[1] / tv, 0.0) if tv > 0 else (1.0, 0.0, 0.0)
-            assignment.update(_group_split(unassigned, group_of, sub, seed))
+            # Videos the dataset leaves unsplit are divided like the random protocol does.
+            linked = [replace(v, group=group_of[v.video_id]) for v in unassigned]
+            assignment.update(_group_split(unassigned, merged_groups(linked), sub, seed))
+        # The published train/val lists are respected as they are, but a shared identity is said.
+        leaks = shared_identities(official, assignment)
+        if leaks:
+            first = next(iter(leaks))
+            warnings.warn(
+                f"{index.dataset}: the official train/val lists share {len(leaks)} identities "
+                f"(e.g. {first!r} in {' and '.join(leaks[first])}); kept as published",
+                stacklevel=2,
+            )
     elif protocol == "random":
         assignment = _group_split(videos, group_of, ratios, seed)
     else:
@@ -251,6 +304,7 @@ def make_manifest(
             source_id=v.source_id,
             target_id=v.target_id,
             media=v.media,
+            identities=v.identities,
         )
         for v in kept.values()
     )
@@ -315,16 +369,29 @@ def check_disjoint(manifest: Manifest) -> None:
         if group_split.setdefault(r.group, r.split) != r.split:
             raise DatasetError(f"leak: group {r.group!r} is in both {group_split[r.group]!r} and {r.split!r}")
     if manifest.protocol == "official":
-        test_ids = {i for r in manifest.rows if r.split == "test" for i in (r.target_id, r.source_id) if i}
+        test_ids = {i for r in manifest.rows if r.split == "test" for i in _ids(r)}
         for r in manifest.rows:
-            shared = test_ids & {r.target_id, r.source_id} if r.split != "test" else set()
+            shared = test_ids & _ids(r) if r.split != "test" else set()
             if shared:
                 raise DatasetError(
                     f"leak: {r.video_id!r} in {r.split!r} shares identity {sorted(shared)[0]!r} with test"
                 )
+    else:
+        identity_split: dict[str, str] = {}
+        for r in manifest.rows:
+            for i in sorted(_ids(r)):
+                if identity_split.setdefault(i, r.split) != r.split:
+                    raise DatasetError(
+                        f"leak: identity {i!r} is in both {identity_split[i]!r} and {r.split!r}"
+                    )
     for r in manifest.rows:
         if r.original is not None and r.original in seen and seen[r.original] != r.split:
             raise DatasetError(
                 f"leak: fake {r.video_id!r} is in {r.split!r} but its original {r.original!r} "
                 f"is in {seen[r.original]!r}"
             )
+
+
+def _ids(row: ManifestRow) -> set[str]:
+    """Every identity of a manifest row (``target_id``/``source_id`` for rows written without)."""
+    return {i for i in (*row.identities, row.target_id, row.source_id) if i}

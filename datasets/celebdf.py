@@ -11,6 +11,8 @@ Layout (v1 and v2 alike; each folder may sit under an extra ``videos/`` level)::
 Video ids leave out the ``videos/`` level and use the ``YouTube-real`` spelling, so every variant
 of the layout gives the same ids as the official test list. The leakage group is the identity in
 the original (``idT``) for Celeb-real and Celeb-synthesis, and the video itself for YouTube-real.
+A fake's identities are its target ``idT`` and its donor ``idS``: the random protocol keeps the
+donor's own videos on the side of every fake that carries its face.
 """
 
 from __future__ import annotations
@@ -127,7 +129,9 @@ def _record(video_id: str, path: str, folder: str, stem: str) -> VideoRecord | s
         m = _REAL_NAME.match(stem)
         if m is None:
             return "name is not idT_NNNN, so its identity (the leakage group) is unknown"
-        return VideoRecord(video_id, path, REAL, group=m.group(1), target_id=m.group(1))
+        return VideoRecord(
+            video_id, path, REAL, group=m.group(1), target_id=m.group(1), identities=(m.group(1),)
+        )
     m = _FAKE_NAME.match(stem)
     if m is None:
         return "name is not idT_idS_NNNN, so its original and identities are unknown"
@@ -140,6 +144,7 @@ def _record(video_id: str, path: str, folder: str, stem: str) -> VideoRecord | s
         original=f"Celeb-real/{target}_{clip}",
         source_id=source,
         target_id=target,
+        identities=(target, source),
     )
 
 

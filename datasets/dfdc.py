@@ -18,6 +18,10 @@ several co-exist, as in the full release's ``train/``, ``validation/`` and ``tes
 
 The train parts' ``split`` is always ``"train"`` and says nothing more, so those videos get no
 official split: the manifest divides them into train and val.
+
+Identities (what the random protocol keeps on one side): a train part names no donor, so a video's
+only known source is its original (a real video is its own); the preview names both the target
+(``target_id``) and the donor (``swapped_id``) of each fake; ``labels.csv`` names nothing.
 """
 
 from __future__ import annotations
@@ -184,7 +188,15 @@ class DFDC(DatasetAdapter):
             if not (part / name).is_file():
                 yield Skipped(video_id, path_rel, f"listed in {meta} but missing")
                 continue
-            yield VideoRecord(video_id, path_rel, label, group, original=original, official_split=official)
+            yield VideoRecord(
+                video_id,
+                path_rel,
+                label,
+                group,
+                original=original,
+                official_split=official,
+                identities=(original or video_id,),  # the source video: no donor is named
+            )
 
     def _labels_csv(self, path: Path) -> Iterator[VideoRecord | Skipped]:
         """The labelled test (or validation) set: ``filename,label`` next to its mp4s."""

@@ -6,6 +6,9 @@
 The faces of video ``abc.mp4`` are either a folder of crops (``faces/abc/*.jpg`` or ``abc/*.png``:
 media ``"frames"``) or one image (``faces_224/abc.jpg``: media ``"image"``), looked up in
 ``faces/``, then any other ``faces*`` folder, then the root.
+
+The metadata names no donor: a video's only known source (its identity for the splits) is its
+``original`` (a real video is its own).
 """
 
 from __future__ import annotations
@@ -147,6 +150,7 @@ class DFDCFaces(DatasetAdapter):
                 original=original,
                 official_split=SPLITS.get(split_text),
                 media="frames" if location.is_dir() else "image",
+                identities=(original or video_id,),
             )
         videos = sorted(records.values(), key=lambda v: v.video_id)
         return DatasetIndex(

@@ -11,7 +11,8 @@ A fake ``T_S`` shows target video ``T`` with the face of source video ``S``. The
 pairs ``["a", "b"]``: videos ``a``, ``b`` and fakes ``a_b``, ``b_a`` of every method belong to that
 pair's split, and the pair is the leakage group. Without split files the pairs are read off the
 fakes present (``T`` and ``S`` of every fake form one group), so a source face never sits on the
-other side of a split either; a video in no fake is its own group.
+other side of a split either; a video in no fake is its own group. A video's identities are the
+source video numbers whose faces it shows: ``T`` and ``S`` for a fake ``T_S``, ``N`` for an original.
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ class FFPP(DatasetAdapter):
                 group=group(n),
                 target_id=n,
                 official_split=official.get(n),
+                identities=(n,),
             )
             for n, video_id, f in reals
         ]
@@ -153,6 +155,7 @@ class FFPP(DatasetAdapter):
                 source_id=source,
                 target_id=target,
                 official_split=official.get(target) or official.get(source),
+                identities=(target, source),
             )
             for target, source, video_id, path in fakes
         ]

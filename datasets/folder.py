@@ -2,8 +2,8 @@
 
 Class folders are matched case-insensitively: real = ``real``, ``reals``, ``original``,
 ``originals``; fake = ``fake``, ``fakes``, ``df``, ``deepfake``, ``deepfakes``. Files are found
-recursively; each is its own leakage group (the folder says nothing about identities, so only the
-random protocol is offered).
+recursively; each is its own leakage group with no known identities (the folder says nothing about
+who is in a video, so only the random protocol is offered).
 """
 
 from __future__ import annotations

@@ -17,6 +17,11 @@ without downloads; its numbers say nothing about Celeb-DF, DFDC or FaceForensics
 * Layout like Celeb-DF: ``real/id03_0001.mp4`` and ``fake/id03_id07_0001.mp4`` (identity
   ``id07``'s face swapped into ``real/id03_0001``), plus ``metadata.json`` (written last and
   atomically: a root without it is incomplete and is generated again) and ``README.txt``.
+* Donors come from the target's *circle*: the identities are dealt into circles of
+  ``ceil(fakes_per_real) + 1`` or more (pairs by default), as FF++ swaps within pairs. A split
+  keeps every identity a video shows (target and donor) on one side, so circles are the leakage
+  groups; with donors drawn from everyone, all identities would form one group and no split
+  could hold anything out.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from harness.datasets._splits import write_json_atomic
 if TYPE_CHECKING:
     from harness.datasets._synthetic_faces import IdentityStyle
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: donors from the target's circle (leak-free splits)
 METADATA = "metadata.json"
 CODEC, PIX_FMT, CRF, PRESET = "libx264", "yuv420p", 18, "veryfast"
 X264_PARAMS = "mbtree=0"  # see write_mp4
@@ -66,7 +71,7 @@ class SizeSpec:
 
 
 SIZES: dict[str, SizeSpec] = {
-    "tiny": SizeSpec(identities=6, reals_per_identity=1, frames=8, frame_size=128),
+    "tiny": SizeSpec(identities=8, reals_per_identity=1, frames=8, frame_size=128),
     "default": SizeSpec(identities=24, reals_per_identity=2, frames=16, frame_size=224),
     "large": SizeSpec(identities=48, reals_per_identity=3, frames=16, frame_size=224),
 }
@@ -84,7 +89,8 @@ real/idXX_NNNN.mp4       a person (identity idXX) built from face photos shipped
                          scikit-image (astronaut, Labeled Faces in the Wild subset) and
                          matplotlib (Grace Hopper), warped and recoloured, moving over a background
                          (the face rendered seamlessly into its head).
-fake/idXX_idYY_NNNN.mp4  identity idYY's inner face swapped into real/idXX_NNNN (low-resolution
+fake/idXX_idYY_NNNN.mp4  identity idYY's inner face swapped into real/idXX_NNNN (idYY is from
+                         idXX's circle of identities, so circles can be split apart; low-resolution
                          render without sensor noise, washed-out colours with a brightness and
                          colour step, visible blending boundary with a darker rim, flicker).
 metadata.json            every video: path, label (0 real, 1 fake), target identity, source
@@ -186,7 +192,19 @@ def _plan_identities(spec: SizeSpec, seed: int) -> list[IdentityStyle]:
     return [sf.random_style(rng, *pairs[k]) for k in order]
 
 
+def _plan_circles(spec: SizeSpec, fakes_per_real: float) -> list[list[int]]:
+    """Consecutive identities in circles of at least ``max(2, ceil(fakes_per_real) + 1)`` (who is
+    who is already seeded): every fake's donor is from its target's circle, so each circle is one
+    leakage group."""
+    size = max(2, math.ceil(fakes_per_real) + 1)
+    return [
+        [int(i) for i in c]
+        for c in np.array_split(np.arange(spec.identities), max(1, spec.identities // size))
+    ]
+
+
 def _plan_videos(spec: SizeSpec, seed: int, fakes_per_real: float) -> tuple[list[_Real], list[_Fake]]:
+    circle_of = {i: c for c in _plan_circles(spec, fakes_per_real) for i in c}
     rng = np.random.default_rng([seed, 1])
     reals = [
         _Real(f"real/{_identity_name(i)}_{j:04d}", i, j)
@@ -199,7 +217,7 @@ def _plan_videos(spec: SizeSpec, seed: int, fakes_per_real: float) -> tuple[list
     fakes: list[_Fake] = []
     for k, real in enumerate(reals):
         count = base + (k in bonus)
-        others = [i for i in range(spec.identities) if i != real.identity]
+        others = [i for i in circle_of[real.identity] if i != real.identity]
         for donor in sorted(int(d) for d in rng.choice(others, size=count, replace=False)):
             vid = f"fake/{_identity_name(real.identity)}_{_identity_name(donor)}_{real.number:04d}"
             fakes.append(_Fake(vid, real, donor))
@@ -417,6 +435,7 @@ class Synthetic(DatasetAdapter):
                     original=v["original"],
                     source_id=v["source_id"],
                     target_id=v["target_id"],
+                    identities=tuple(i for i in (v["target_id"], v["source_id"]) if i),
                 )
             )
         return DatasetIndex(dataset=self.name, root=self.root, videos=videos, skipped=skipped)

@@ -19,6 +19,22 @@ The rule ("taking the bootstrap interval into account"), per member and for clea
 
 * no interval (one class, too few videos): the tolerance alone decides.
 
+An attack that silently stops working (zero gradients, a no-op after a refactor, a broken
+adapter) can keep the attacked AUROC inside a wide interval, so each member's perturbation is
+judged too (:class:`PerturbationRule`, thresholds as named constants): the member fails as
+**perturbation collapsed**, whatever its AUROC did, when
+
+* its mean perturbation size fell below ``size_ratio`` (0.5) of the baseline's: ``linf_mean``
+  or ``l2_mean`` for a budgeted attack, ``l2_mean`` for a perturbation without a budget (JPEG,
+  blur, ...), whose mean PSNR rising by more than ``psnr_rise_db`` (6 dB, about half the L2
+  size) or becoming infinite (every sample unchanged) fails too; baseline sizes below
+  ``size_floor`` are not judged;
+* the fraction of attacked samples left unperturbed, or of samples whose input gradient was all
+  zero, rose by more than ``fraction_tolerance`` (0.1, absolute).
+
+The statistics are optional on both sides (baselines written before them, results without the
+newer keys): a statistic missing from either side is not judged.
+
 A member in the baseline that this run lacks is **missing** (fail); a member this run has that
 the baseline lacks is **new** (a note); a member whose attack failed is an **error**.
 A baseline is only compared with a run of the same detector, dataset, suite and split manifest.
@@ -56,15 +72,60 @@ CLEAN_REGRESSION = "clean regression"
 MISSING = "missing"
 UNDEFINED = "undefined"
 ERROR = "error"
-FAILING = frozenset({REGRESSION, WEAKENED, CLEAN_REGRESSION, MISSING, UNDEFINED})
+COLLAPSED = "perturbation collapsed"
+FAILING = frozenset({REGRESSION, WEAKENED, CLEAN_REGRESSION, MISSING, UNDEFINED, COLLAPSED})
+
+# The perturbation rule's defaults (PerturbationRule): when an attack counts as silently broken.
+COLLAPSE_RATIO = 0.5  # a mean perturbation size below this fraction of the baseline's fails
+COLLAPSE_FLOOR = 1e-4  # baseline sizes below this (pixel units) are not judged: nothing to collapse
+PSNR_RISE_DB = 6.0  # mean PSNR up by more than this fails (6.02 dB = half the L2 size)
+FRACTION_TOLERANCE = 0.1  # unperturbed / zero-gradient fraction up by more than this fails
 
 RULE = (
     "rule: a value fails when it moved beyond the tolerance ({tol:g}) AND the baseline lies outside this "
     "run's 95% bootstrap CI; attacked AUROC falling = regression, rising = attack weakened (both fail); "
     "clean AUROC falling fails; beyond the tolerance but inside the CI = 'within CI' (pass); "
-    "no CI: the tolerance alone decides"
+    "no CI: the tolerance alone decides; a member also fails when its perturbation collapsed (mean "
+    "size below {ratio:g}x the baseline's, or the unperturbed or zero-gradient fraction up more than "
+    "{frac:g})"
 )
 _EPS = 1e-9  # float noise when a change equals the tolerance
+
+
+def _finite_at_least(value: Any, low: float) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= low
+    )
+
+
+@dataclass(frozen=True)
+class PerturbationRule:
+    """When a member's perturbation counts as collapsed: the attack silently stopped working.
+
+    ``size_ratio``: a mean perturbation size (``linf_mean`` and ``l2_mean`` of a budgeted attack,
+    ``l2_mean`` of a perturbation without a budget) below this fraction of the baseline's fails
+    (0 turns the size rule off); ``size_floor``: baseline sizes below it are not judged (a
+    baseline that hardly perturbed has nothing to collapse from); ``psnr_rise_db``: for a
+    perturbation without a budget, mean PSNR up by more than this many dB fails, and so does an
+    infinite one (every sample unchanged); ``fraction_tolerance``: the fraction of attacked
+    samples left unperturbed, or of samples with an all-zero input gradient, up by more than this
+    (absolute) fails.
+    """
+
+    size_ratio: float = COLLAPSE_RATIO
+    size_floor: float = COLLAPSE_FLOOR
+    psnr_rise_db: float = PSNR_RISE_DB
+    fraction_tolerance: float = FRACTION_TOLERANCE
+
+    def __post_init__(self) -> None:
+        if not (_finite_at_least(self.size_ratio, 0.0) and self.size_ratio <= 1.0):
+            raise ValueError(f"size_ratio must be a number in [0, 1], got {self.size_ratio!r}")
+        for name in ("size_floor", "psnr_rise_db", "fraction_tolerance"):
+            if not _finite_at_least(getattr(self, name), 0.0):
+                raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -73,6 +134,7 @@ class CheckConfig:
 
     ``run.results_dir`` and ``run.leaderboard_dir`` are replaced by ``results_dir`` and
     ``results_dir/leaderboards``: a check never writes into the repo's results or leaderboards.
+    ``perturbation``: the thresholds of the perturbation rule (an attack that stopped working).
     """
 
     baseline: str
@@ -81,6 +143,7 @@ class CheckConfig:
     junit: str | None = None
     update_baseline: bool = False
     results_dir: str = DEFAULT_RESULTS_DIR
+    perturbation: PerturbationRule = field(default_factory=PerturbationRule)
 
     def __post_init__(self) -> None:
         if not self.baseline:
@@ -136,6 +199,7 @@ class CheckReport:
     results: tuple[Path, ...] = ()
     seconds: float = 0.0
     notes: tuple[str, ...] = ()
+    perturbation: PerturbationRule = field(default_factory=PerturbationRule)
 
     @property
     def problems(self) -> list[MemberDiff]:
@@ -154,6 +218,12 @@ def _num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return round(float(value), 6)
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return int(value)
 
 
 def _ci(value: Any) -> list[float] | None:
@@ -193,6 +263,7 @@ def snapshot(
             "auroc_clean": _num(m.get("auroc_clean")),
             "auroc_clean_ci": _ci(m.get("auroc_clean_ci")),
             "attack_config": _plain(r.get("attack_config") or {}),
+            "perturbation": _perturbation(r),
         }
     clean = None
     if results:
@@ -219,6 +290,79 @@ def snapshot(
     if failed:
         out["failed_members"] = dict(failed)
     return out
+
+
+_PERTURBATION_FLOATS = (
+    "linf_mean",
+    "linf_max",
+    "l2_mean",
+    "l2_max",
+    "psnr_mean",
+    "psnr_min",
+    "unperturbed_fraction",
+    "zero_grad_fraction",
+)
+_PERTURBATION_INTS = ("n_samples", "psnr_n_inf", "n_attacked", "n_unperturbed")
+
+
+def _perturbation(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A member's perturbation statistics, for the perturbation rule; absent keys become ``null``.
+
+    ``norm`` (``linf``/``l2``, ``null`` for a perturbation without a budget) picks the sizes the
+    rule compares; infinite PSNR (every sample unchanged) is stored as ``null``.
+    """
+    m = result.get("metrics") or {}
+    out: dict[str, Any] = {"norm": result.get("norm")}
+    out.update({k: _num(m.get(k)) for k in _PERTURBATION_FLOATS})
+    out.update({k: _int(m.get(k)) for k in _PERTURBATION_INTS})
+    quantized = result.get("quantized", m.get("quantized"))
+    out["quantized"] = quantized if isinstance(quantized, bool) else None
+    return out
+
+
+def _unperturbed_fraction(stats: Mapping[str, Any]) -> float | None:
+    value = _num(stats.get("unperturbed_fraction"))
+    if value is None:
+        n, k = _int(stats.get("n_attacked")), _int(stats.get("n_unperturbed"))
+        value = k / n if n and k is not None else None
+    return value
+
+
+def _collapse_findings(base: Any, cur: Any, rule: PerturbationRule) -> list[str]:
+    """What moved in a member's perturbation beyond the rule (empty: nothing, or nothing to compare)."""
+    if not isinstance(base, Mapping) or not isinstance(cur, Mapping):
+        return []
+    norm = cur.get("norm") if "norm" in cur else base.get("norm")
+    found = []
+    for stat in ("linf_mean", "l2_mean") if norm is not None else ("l2_mean",):
+        b, c = _num(base.get(stat)), _num(cur.get(stat))
+        if b is not None and c is not None and b >= rule.size_floor and c < rule.size_ratio * b:
+            found.append(f"{stat} {b:.6g} -> {c:.6g} (below {rule.size_ratio:g}x the baseline's)")
+    if norm is None:
+        b, c = _num(base.get("psnr_mean")), _num(cur.get("psnr_mean"))
+        if b is not None and c is None and (_int(cur.get("psnr_n_inf")) or 0) > 0:
+            found.append(f"psnr_mean {b:.2f} dB -> inf (every sample unchanged)")
+        elif b is not None and c is not None and c - b > rule.psnr_rise_db + _EPS:
+            found.append(f"psnr_mean {b:.2f} -> {c:.2f} dB (+{c - b:.2f} dB > {rule.psnr_rise_db:g} dB)")
+    tol = rule.fraction_tolerance
+    b, c = _unperturbed_fraction(base), _unperturbed_fraction(cur)
+    if b is not None and c is not None and c - b > tol + _EPS:
+        n, k = _int(cur.get("n_attacked")), _int(cur.get("n_unperturbed"))
+        counts = f", {k} of {n} attacked samples" if n is not None and k is not None else ""
+        found.append(f"unperturbed fraction {b:.3f} -> {c:.3f} (+{c - b:.3f} > {tol:g}{counts})")
+    b, c = _num(base.get("zero_grad_fraction")), _num(cur.get("zero_grad_fraction"))
+    if b is not None and c is not None and c - b > tol + _EPS:
+        found.append(f"zero-gradient fraction {b:.3f} -> {c:.3f} (+{c - b:.3f} > {tol:g})")
+    return found
+
+
+def _perturbation_notes(base: Any, cur: Any) -> tuple[str, ...]:
+    if not isinstance(base, Mapping) or not isinstance(cur, Mapping):
+        return ()
+    b, c = base.get("quantized"), cur.get("quantized")
+    if isinstance(b, bool) and isinstance(c, bool) and b != c:
+        return (f"quantized {b} -> {c} (adversarial images {'now' if c else 'no longer'} rounded to 8 bits)",)
+    return ()
 
 
 def _plain(value: Any) -> Any:
@@ -341,14 +485,21 @@ def _config_notes(base: Any, cur: Any) -> tuple[str, ...]:
     return ("attack settings changed: " + ", ".join(changed),)
 
 
-def compare(baseline: Mapping[str, Any], current: Mapping[str, Any], tolerance: float) -> list[MemberDiff]:
+def compare(
+    baseline: Mapping[str, Any],
+    current: Mapping[str, Any],
+    tolerance: float,
+    perturbation: PerturbationRule | None = None,
+) -> list[MemberDiff]:
     """Judge a run's snapshot against a baseline (both as :func:`snapshot` makes them); no I/O.
 
     One diff for clean AUROC, then one per member: the baseline's members in their order, then
-    members new in this run. The rule is in the module docstring.
+    members new in this run. The rule is in the module docstring; ``perturbation`` holds the
+    thresholds of its perturbation part (default :class:`PerturbationRule`).
     """
     if not math.isfinite(tolerance) or tolerance < 0:
         raise ValueError(f"tolerance must be a number >= 0, got {tolerance!r}")
+    rule = perturbation if perturbation is not None else PerturbationRule()
     failed: Mapping[str, str] = current.get("failed_members") or {}
     diffs: list[MemberDiff] = []
 
@@ -411,18 +562,29 @@ def compare(baseline: Mapping[str, Any], current: Mapping[str, Any], tolerance: 
             )
         else:
             cur = cur_members[key]
-            diffs.append(
-                _judge(
-                    key,
-                    "auroc_adv",
-                    base.get("auroc_adv"),
-                    cur.get("auroc_adv"),
-                    cur.get("auroc_adv_ci"),
-                    tolerance,
-                    attacked=True,
-                    notes=_config_notes(base.get("attack_config"), cur.get("attack_config")),
-                )
+            diff = _judge(
+                key,
+                "auroc_adv",
+                base.get("auroc_adv"),
+                cur.get("auroc_adv"),
+                cur.get("auroc_adv_ci"),
+                tolerance,
+                attacked=True,
+                notes=_config_notes(base.get("attack_config"), cur.get("attack_config"))
+                + _perturbation_notes(base.get("perturbation"), cur.get("perturbation")),
             )
+            findings = _collapse_findings(base.get("perturbation"), cur.get("perturbation"), rule)
+            if findings:
+                diff = dataclasses.replace(
+                    diff,
+                    status=COLLAPSED,
+                    message=(
+                        f"perturbation collapsed: {'; '.join(findings)}: the attack {key} may have silently "
+                        "stopped working (zero gradients, a no-op, a broken adapter), which the AUROC alone "
+                        f"can miss; if intended, re-baseline with --update-baseline ({diff.message})"
+                    ),
+                )
+            diffs.append(diff)
     cur_order = [k for k in current.get("suite_members") or [] if k in cur_members or k in failed]
     cur_order += [k for k in list(cur_members) + list(failed) if k not in cur_order]
     for key in cur_order:
@@ -464,7 +626,10 @@ def _ci_tuple(value: Any) -> tuple[float, float] | None:
 
 
 def render_table(
-    diffs: Sequence[MemberDiff], tolerance: float = DEFAULT_TOLERANCE, verdict: bool = True
+    diffs: Sequence[MemberDiff],
+    tolerance: float = DEFAULT_TOLERANCE,
+    verdict: bool = True,
+    perturbation: PerturbationRule | None = None,
 ) -> str:
     """The diff table ``harness check`` prints, with a one-line verdict and the rule as footer.
 
@@ -504,7 +669,8 @@ def render_table(
         )
     else:
         lines.append(f"passed: {len(diffs)} checks")
-    lines.append(RULE.format(tol=tolerance))
+    rule = perturbation if perturbation is not None else PerturbationRule()
+    lines.append(RULE.format(tol=tolerance, ratio=rule.size_ratio, frac=rule.fraction_tolerance))
     return "\n".join(lines)
 
 
@@ -696,7 +862,9 @@ def check(config: CheckConfig, progress: bool = True) -> CheckReport:
             previous = None
             notes.append(f"replacing a baseline that does not compare with this run: {exc}")
     empty = {"clean": None, "members": {}}
-    diffs = compare(previous if previous is not None else empty, current, config.tolerance)
+    diffs = compare(
+        previous if previous is not None else empty, current, config.tolerance, config.perturbation
+    )
     times = {member_key(r.result): float(r.result["metrics"].get("attack_seconds", 0.0)) for r in results}
 
     updated = False
@@ -735,6 +903,7 @@ def check(config: CheckConfig, progress: bool = True) -> CheckReport:
         results=tuple(r.path for r in results),
         seconds=seconds,
         notes=tuple(notes),
+        perturbation=config.perturbation,
     )
 
 
@@ -793,7 +962,7 @@ def cli_check(args: Any) -> int:
     )
     if config.update_baseline:
         if not report.updated:
-            print(render_table(report.diffs, report.tolerance))
+            print(render_table(report.diffs, report.tolerance, perturbation=report.perturbation))
             print(
                 f"harness check: baseline NOT written: {len(cur.get('failed_members', {}))} members failed "
                 f"to run ({', '.join(cur.get('failed_members', {}))})"
@@ -807,10 +976,10 @@ def cli_check(args: Any) -> int:
             print("what changed against the previous baseline:")
             for line in _identity_changes(report.previous, cur):
                 print(f"  {line}")
-        print(render_table(report.diffs, report.tolerance, verdict=False))
+        print(render_table(report.diffs, report.tolerance, verdict=False, perturbation=report.perturbation))
         print(f"harness check: baseline written to {report.baseline_path}")
         return 0
-    print(render_table(report.diffs, report.tolerance))
+    print(render_table(report.diffs, report.tolerance, perturbation=report.perturbation))
     if report.previous and report.previous.get("checkpoint_sha256") != cur.get("checkpoint_sha256"):
         print(
             "note: the checkpoint differs from the baseline's (a demo model retrained on another machine "
@@ -825,6 +994,7 @@ __all__ = [
     "CheckConfig",
     "CheckReport",
     "MemberDiff",
+    "PerturbationRule",
     "build_check_config",
     "check",
     "check_compatible",

@@ -143,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cli: dict[str, Any] = {
         k: getattr(args, k)
-        for k in ("detector", "attack", "suite", "checkpoint", "device")
+        for k in ("detector", "attack", "suite", "checkpoint", "device", "save_adversarial")
         if hasattr(args, k)
     }
     data = _data_cli(args)
@@ -326,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument(
         "--checkpoint",
         help="detector weights (default on synthetic: its demo model, trained once if missing)",
+    )
+    p_run.add_argument(
+        "--save-adversarial",
+        metavar="DIR",
+        help="write the attacked crops as scored (8-bit PNG) to DIR/real/<video>/ and DIR/fake/<video>/",
     )
     p_run.set_defaults(func=cmd_run)
 

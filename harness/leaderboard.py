@@ -1,11 +1,13 @@
 """Leaderboard tables and page generated from the result JSON files (never edited by hand).
 
 Rows: detector x dataset. Columns: clean AUROC, AUROC under each suite member present (the
-``standard`` suite's members first, in suite order, then any others, sorted), the worst case over
-the standard members present and the mean drop (clean minus mean attacked), each with its 95%
-bootstrap interval. Rows are sorted by worst-case AUROC, best first, and carry flags: those a
-``harness submit`` entry recorded, and ``gradient-masking``, ``incomplete`` and
-``mixed-checkpoints``, derived here from the results.
+``standard`` suite's members first, in suite order, then any others, sorted), the worst case (the
+lowest member AUROC) over the standard members present, the ``ensemble`` (AutoAttack's per-video
+worst case over the white-box members among them, scored as one AUROC) and the mean drop (clean
+minus mean attacked), each with its 95% bootstrap interval. Rows are sorted by worst-case AUROC,
+best first, and carry flags: those a ``harness submit`` entry recorded, and those derived here from
+the results: ``gradient-masking``, the sanity flags of :func:`sanity_flags`, ``incomplete`` and
+``mixed-checkpoints``.
 
 :func:`render` turns a results folder into the Markdown, CSV and HTML texts and the figure plans;
 :func:`write_leaderboards` writes them and draws the figures (ROC curves clean vs attacked and
@@ -33,7 +35,8 @@ import numpy as np
 
 # A black-box attack this much below every white-box attack of its norm at >= its budget is suspect.
 MASKING_MARGIN = 0.05
-N_BOOT = 1000  # bootstrap resamples for the worst-case and mean-drop intervals
+N_BOOT = 1000  # bootstrap resamples for the worst-case, ensemble, mean-drop and sanity-flag intervals
+_TIE = 1e-9  # AUROC differences up to this are equal numbers, never evidence
 BOOT_SEED = 0
 FIGURES_DIR = "figures"
 _PANEL_IN = (3.4, 3.0)  # inches per figure panel
@@ -297,6 +300,218 @@ def _row_intervals(
     return _ci(list(worst)), _ci(list(drop))
 
 
+def is_white_box(result: Mapping[str, Any]) -> bool:
+    """A white-box attack: it follows the detector's gradients and is not a query-only attack."""
+    return result.get("uses_gradients") is True and result.get("black_box") is False
+
+
+def ensemble_scores(labels: np.ndarray, advs: Sequence[np.ndarray]) -> np.ndarray:
+    """AutoAttack's per-sample worst case over several attacks of the same samples: each fake takes
+    the lowest attacked score any attack reached, each real the highest (label 1 = fake)."""
+    stack = np.stack([np.asarray(a, dtype=np.float64) for a in advs])
+    return np.where(np.asarray(labels) == 1, stack.min(axis=0), stack.max(axis=0))
+
+
+def _row_ensemble(members: Sequence[VideoRecords | None]) -> tuple[float, tuple[float, float] | None]:
+    """AUROC of :func:`ensemble_scores` over ``members`` and its bootstrap 95% interval
+    (resampled by video, the same resamples as the worst case); ``nan`` without the records of
+    every member on the same videos: a partial ensemble would be a wrong, too kind, number."""
+    if not members or any(m is None for m in members):
+        return math.nan, None
+    present = [m for m in members if m is not None]
+    aligned = _aligned(present[0], present)
+    if aligned is None or len(set(aligned[0].tolist())) < 2:
+        return math.nan, None
+    from harness import metrics
+
+    labels, _, advs = aligned
+    scores = ensemble_scores(labels, advs)
+    boots = metrics.boot_aurocs(labels, [scores], None, N_BOOT, BOOT_SEED)
+    return metrics.auroc(labels, scores), _ci(list(metrics.percentile_ci(boots[:, 0], 0.05, 0.1)))
+
+
+# -- sanity flags ------------------------------------------------------------------------------------
+def _steps(result: Mapping[str, Any]) -> int | None:
+    """Gradient steps of a white-box attack (per restart): ``attack_config.steps``, 1 for FGSM."""
+    config = result.get("attack_config")
+    steps = config.get("steps") if isinstance(config, Mapping) else None
+    if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0:
+        return steps
+    return 1 if result.get("attack") == "fgsm" else None
+
+
+def _same_budget(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    x, y = _num(a.get("budget")), _num(b.get("budget"))
+    return bool(a.get("norm")) and a.get("norm") == b.get("norm") and abs(x - y) <= 1e-9
+
+
+def _paired_diff_ci(
+    base: VideoRecords, scores_a: np.ndarray, other: VideoRecords | None = None
+) -> tuple[float, float] | None:
+    """Paired bootstrap 95% interval of AUROC(``scores_a``) minus AUROC(``other.adv``, or
+    ``base.clean`` without ``other``), on ``base``'s videos, resampled by video."""
+    if other is None:
+        labels, second = base.labels, base.clean
+    else:
+        aligned = _aligned(base, [other])
+        if aligned is None:
+            return None
+        labels, second = aligned[0], aligned[2][0]
+    if len(set(labels.tolist())) < 2:
+        return None
+    from harness import metrics
+
+    boots = metrics.boot_aurocs(labels, [scores_a, second], None, N_BOOT, BOOT_SEED)
+    return _ci(list(metrics.percentile_ci(boots[:, 0] - boots[:, 1], 0.05, 0.1)))
+
+
+def _beyond(
+    x: float,
+    x_ci: tuple[float, float] | None,
+    y: float,
+    y_ci: tuple[float, float] | None,
+    paired: tuple[float, float] | None,
+) -> str | None:
+    """Why ``x`` is above ``y`` beyond the interval (or ``None`` when it is not).
+
+    With a paired interval of ``x - y`` (the same videos resampled for both), its low end must be
+    above 0; without one, ``x``'s 95% interval must lie entirely above ``y``'s. Equal numbers
+    (within ``_TIE``) never are.
+    """
+    if math.isnan(x) or math.isnan(y) or x <= y + _TIE:
+        return None
+    if paired is not None:
+        if paired[0] > _TIE:
+            return f"paired 95% interval of the difference [{paired[0]:+.3f}, {paired[1]:+.3f}]"
+        return None
+    if x_ci is not None and y_ci is not None and x_ci[0] > y_ci[1] + _TIE:
+        return (
+            f"95% intervals [{x_ci[0]:.2f}, {x_ci[1]:.2f}] and [{y_ci[0]:.2f}, {y_ci[1]:.2f}] do not overlap"
+        )
+    return None
+
+
+def _adv_above(a: Mapping[str, Any], b: Mapping[str, Any], records: Mapping[str, VideoRecords]) -> str | None:
+    """Why ``a``'s attacked AUROC is above ``b``'s beyond the interval, or ``None``."""
+    x, y = _num(a["metrics"].get("auroc_adv")), _num(b["metrics"].get("auroc_adv"))
+    if math.isnan(x) or math.isnan(y) or x <= y + _TIE:
+        return None  # the bootstrap below only where it can matter
+    ra, rb = records.get(str(a.get("_path"))), records.get(str(b.get("_path")))
+    paired = _paired_diff_ci(ra, ra.adv, rb) if ra is not None and rb is not None else None
+    return _beyond(x, _ci(a["metrics"].get("auroc_adv_ci")), y, _ci(b["metrics"].get("auroc_adv_ci")), paired)
+
+
+def _helps(r: Mapping[str, Any], records: Mapping[str, VideoRecords]) -> str | None:
+    """Why ``r``'s attacked AUROC is above its clean AUROC beyond the interval, or ``None``: the
+    runner's paired ``auroc_drop_ci`` (clean minus attacked) when the result has one, else a paired
+    bootstrap of its records, else the two intervals."""
+    m = r["metrics"]
+    adv, clean = _num(m.get("auroc_adv")), _num(m.get("auroc_clean"))
+    if math.isnan(adv) or math.isnan(clean) or adv <= clean + _TIE:
+        return None
+    drop = _ci(m.get("auroc_drop_ci"))
+    rec = records.get(str(r.get("_path")))
+    if drop is not None:
+        paired: tuple[float, float] | None = (-drop[1], -drop[0])
+    else:
+        paired = _paired_diff_ci(rec, rec.adv) if rec is not None else None
+    return _beyond(adv, _ci(m.get("auroc_adv_ci")), clean, _ci(m.get("auroc_clean_ci")), paired)
+
+
+def _auc(r: Mapping[str, Any]) -> str:
+    return f"{column_key(r)} {_fmt(_num(r['metrics'].get('auroc_adv')))}"
+
+
+def _fraction_note(r: Mapping[str, Any], key: str, what: str) -> str | None:
+    """``pgd@eps4of255: 25% of the attacked samples (3/12) ...`` when ``metrics[key] > 0``."""
+    m = r["metrics"]
+    frac = _num(m.get(key))
+    if math.isnan(frac) or frac <= 0:
+        return None
+    count = ""
+    n, k = m.get("n_attacked"), m.get("n_unperturbed")
+    if key == "unperturbed_fraction" and isinstance(n, int) and isinstance(k, int):
+        count = f" ({k}/{n})"
+    note = f"{column_key(r)}: {frac:.1%} of the attacked samples{count} {what}"
+    if key == "unperturbed_fraction" and r.get("quantized") is True:
+        note += " (its adversarial frames were rounded to 8 bits: a perturbation under half a grey level vanishes)"
+    return note
+
+
+def sanity_flags(
+    results: Sequence[Mapping[str, Any]], records: Mapping[str, VideoRecords] | None = None
+) -> list[dict[str, str]]:
+    """Flags for results that contradict how attacks must behave, so some number is wrong or weak.
+
+    "Beyond the interval" (every flag here): the 95% paired bootstrap interval of the difference
+    (resampled by video from the per-video records of both results, or the runner's
+    ``auroc_drop_ci`` against clean) lies entirely above 0; without records, the two 95% intervals
+    do not overlap. Equal numbers never raise a flag.
+
+    - ``apgd-weaker-than-pgd``: APGD's attacked AUROC is above PGD's at the same norm and budget.
+    - ``attack-helps-detector``: a white-box attack's attacked AUROC is above its clean AUROC.
+    - ``more-steps-weaker``: at the same norm and budget, a white-box attack with more gradient
+      steps (FGSM: 1; others ``attack_config.steps``) has a higher attacked AUROC than one with
+      fewer (APGD vs PGD is left to its own flag).
+    - ``non-monotone-budget``: the same attack (same norm and steps) at a larger budget has a
+      higher attacked AUROC than at a smaller one.
+    - ``unperturbed-samples`` / ``zero-gradients``: a gradient attack reports attacked samples
+      delivered exactly unchanged (``metrics.unperturbed_fraction > 0``) or an input gradient
+      exactly zero (``metrics.zero_grad_fraction > 0``); missing or null metrics raise nothing.
+    """
+    records = records or {}
+    results = [r for r in results if isinstance(r.get("metrics"), Mapping)]
+    white = [r for r in results if is_white_box(r)]
+    notes: dict[str, list[str]] = {code: [] for code in _SANITY_CODES}
+
+    def apgd_vs_pgd(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+        return str(a.get("attack", "")).startswith("apgd") and str(b.get("attack", "")).startswith("pgd")
+
+    for a in white:
+        for b in white:
+            if a is b or not _same_budget(a, b):
+                continue
+            sa, sb = _steps(a), _steps(b)
+            if apgd_vs_pgd(a, b):
+                code = "apgd-weaker-than-pgd"
+            elif sa is not None and sb is not None and sa > sb:
+                code = "more-steps-weaker"
+            else:
+                continue
+            why = _adv_above(a, b, records)
+            if why:
+                steps = f" ({sa} steps vs {sb})" if code == "more-steps-weaker" else ""
+                notes[code].append(f"{_auc(a)} is above {_auc(b)}{steps}: {why}")
+        why = _helps(a, records)
+        if why:
+            clean = _fmt(_num(a["metrics"].get("auroc_clean")))
+            notes["attack-helps-detector"].append(f"{_auc(a)} is above clean {clean}: {why}")
+    for a in results:
+        for b in results:
+            if (
+                a.get("attack") != b.get("attack")
+                or a.get("norm") != b.get("norm")
+                or not a.get("norm")
+                or _steps(a) != _steps(b)
+                or not _num(a.get("budget")) > _num(b.get("budget")) + 1e-9
+            ):
+                continue
+            why = _adv_above(a, b, records)
+            if why:
+                notes["non-monotone-budget"].append(f"{_auc(a)} (larger budget) is above {_auc(b)}: {why}")
+    for r in results:
+        if r.get("uses_gradients") is not True:
+            continue
+        for code, key, what in (
+            ("unperturbed-samples", "unperturbed_fraction", "were delivered exactly unchanged"),
+            ("zero-gradients", "zero_grad_fraction", "had an input gradient of exactly zero"),
+        ):
+            note = _fraction_note(r, key, what)
+            if note:
+                notes[code].append(note)
+    return [_flag(code, "; ".join(n)) for code, n in notes.items() if n]
+
+
 def leaderboard_rows(
     results: Sequence[Mapping[str, Any]],
     entries: Sequence[Mapping[str, Any]] = (),
@@ -311,6 +526,8 @@ def leaderboard_rows(
     column (AUROC under attack), ``ci`` (column -> interval), ``worst``, ``worst_ci``,
     ``worst_member``, ``mean_drop``, ``mean_drop_ci``, ``judged`` (the columns worst and mean drop
     are taken over: the standard members present, or every column for a row with none),
+    ``ensemble``, ``ensemble_ci``, ``ensemble_members`` (the white-box columns among ``judged``;
+    ``ensemble`` is ``nan`` unless each of them has per-video records on the same videos),
     ``n_videos``, ``checkpoint_sha256``, ``flags`` (``code``, ``message``, ``label``), ``entry``,
     ``results`` (column -> result). Sorted by worst-case AUROC, best first, rows without one last.
     """
@@ -369,6 +586,10 @@ def _build_row(
     row["judged"] = judged
     row["worst"], row["worst_ci"], row["worst_member"] = math.nan, None, None
     row["mean_drop"], row["mean_drop_ci"] = math.nan, None
+    row["ensemble_members"] = [c for c in judged if is_white_box(row["results"][c])]
+    row["ensemble"], row["ensemble_ci"] = _row_ensemble(
+        [records.get(str(row["results"][c].get("_path"))) for c in row["ensemble_members"]]
+    )
     if judged:
         worst = min(judged, key=lambda c: row[c])  # ties: the first in column order
         row["worst"], row["worst_member"] = row[worst], worst
@@ -385,6 +606,7 @@ def _build_row(
         if isinstance(f, Mapping)
     ]
     flags += masking_flags(list(row["results"].values()))
+    flags += sanity_flags(list(row["results"].values()), records)
     if standard:
         missing = [k for k in standard if k not in row["results"]]
         if missing:
@@ -409,6 +631,16 @@ def _build_row(
         )
     row["flags"] = flags
     return row
+
+
+_SANITY_CODES = (
+    "apgd-weaker-than-pgd",
+    "attack-helps-detector",
+    "more-steps-weaker",
+    "non-monotone-budget",
+    "unperturbed-samples",
+    "zero-gradients",
+)
 
 
 # -- text formats (pure) ---------------------------------------------------------------------------
@@ -447,18 +679,44 @@ def _strength_label(r: Mapping[str, Any]) -> str:
 
 _NOTE = (
     "Video-level AUROC on the evaluated split, clean and under each attack; [brackets]: 95% bootstrap "
-    "intervals resampled by video. Worst case: the lowest AUROC over the standard-suite members a row "
-    "has (over all its attacks when it has none); mean drop: clean AUROC minus the mean attacked AUROC "
-    "over the same members. Rows are sorted by worst-case AUROC."
+    "intervals resampled by video. Worst case: the minimum of the member AUROCs, each attack scored on "
+    "its own, over the standard-suite members a row has (over all its attacks when it has none). "
+    "Ensemble: AutoAttack's per-video worst case over the white-box members among them (gradient "
+    "attacks, not black-box): each fake video keeps the lowest score any of them reached, each real "
+    "video the highest, and the result is scored as one AUROC, so it is at most every white-box "
+    "member's AUROC; n/a unless every white-box member has its per-video records. Mean drop: clean "
+    "AUROC minus the mean attacked AUROC over the same members as the worst case. Rows are sorted by "
+    "worst-case AUROC."
 )
 _DISCLAIMER = (
     "Numbers on the embedded `synthetic` benchmark show that the harness works; they say nothing about "
     "how a detector fares on Celeb-DF, DFDC or FaceForensics++."
 )
+_BEYOND = (
+    "beyond the interval: the paired 95% bootstrap interval of the difference (resampled by video "
+    "from both results' records, or the result's own clean-minus-attacked interval) lies entirely "
+    "above 0, or without records the two 95% intervals do not overlap; equal numbers never count"
+)
 _FLAG_HELP = {
     "gradient-masking": "a black-box attack beats every white-box attack of its norm at the same or a "
     f"larger budget by more than {MASKING_MARGIN:g} AUROC: gradients are probably masked and the "
     "white-box numbers overstate robustness",
+    "apgd-weaker-than-pgd": "APGD's attacked AUROC is above PGD's at the same norm and budget, "
+    f"{_BEYOND}: APGD adapts its step size and should be at least as strong, so one of them is broken "
+    "or under-run",
+    "attack-helps-detector": "a white-box attack's attacked AUROC is above the clean AUROC, "
+    f"{_BEYOND}: the attack pushes scores the wrong way (a sign or label bug)",
+    "more-steps-weaker": "at the same norm and budget, a white-box attack with more gradient steps "
+    "(FGSM counts 1; others their attack_config steps) has a higher attacked AUROC than one with "
+    f"fewer, {_BEYOND} (APGD vs PGD has its own flag): the iterative attack is not converging",
+    "non-monotone-budget": "the same attack (same norm and steps) at a larger budget has a higher "
+    f"attacked AUROC than at a smaller one, {_BEYOND}: a larger budget must not make it weaker",
+    "unperturbed-samples": "a gradient attack delivered some attacked samples exactly unchanged "
+    "(metrics.unperturbed_fraction > 0): the attack did nothing on them, for example a perturbation "
+    "rounded away by 8-bit quantization",
+    "zero-gradients": "a gradient attack met an input gradient of exactly zero on some samples "
+    "(metrics.zero_grad_fraction > 0): saturated or non-differentiable scores, so the white-box "
+    "numbers may overstate robustness",
     "incomplete": "some standard-suite members were not evaluated: the worst case may be too kind",
     "mixed-checkpoints": "the row's results come from different checkpoints",
 }
@@ -487,8 +745,9 @@ def render_markdown(
     lines += [
         "## Summary",
         "",
-        "| # | detector | dataset | clean AUROC | worst-case AUROC | worst member | mean drop | videos | flags |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| # | detector | dataset | clean AUROC | worst-case AUROC | worst member | ensemble AUROC "
+        "| mean drop | videos | flags |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(rows, 1):
         cells = [
@@ -498,6 +757,7 @@ def render_markdown(
             format_ci(r["clean"], r.get("clean_ci")),
             format_ci(r["worst"], r.get("worst_ci")),
             r.get("worst_member") or "",
+            format_ci(r.get("ensemble", math.nan), r.get("ensemble_ci")),
             format_ci(r["mean_drop"], r.get("mean_drop_ci")),
             _fmt(r.get("n_videos")),
             _md("; ".join(f["label"] for f in r.get("flags", []))),
@@ -565,6 +825,7 @@ def render_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
     for c in columns:
         head += [c, f"{c}_lo", f"{c}_hi"]
     head += ["worst_case", "worst_case_lo", "worst_case_hi", "worst_case_member"]
+    head += ["ensemble", "ensemble_lo", "ensemble_hi"]
     head += ["mean_drop", "mean_drop_lo", "mean_drop_hi", "n_videos", "checkpoint_sha256", "flags"]
     w.writerow(head)
     for r in rows:
@@ -572,6 +833,7 @@ def render_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
         for c in columns:
             line += [num(r.get(c, math.nan)), *ci(r.get("ci", {}).get(c))]
         line += [num(r["worst"]), *ci(r.get("worst_ci")), r.get("worst_member") or ""]
+        line += [num(r.get("ensemble", math.nan)), *ci(r.get("ensemble_ci"))]
         line += [num(r["mean_drop"]), *ci(r.get("mean_drop_ci")), _fmt(r.get("n_videos"))]
         line += [
             r.get("checkpoint_sha256", ""),
@@ -802,6 +1064,8 @@ tbody tr:hover td{box-shadow:inset 0 0 0 999px rgba(36,87,181,.06)}
 .flag.gradient-masking{background:#fde8e6;border-color:#f0a39a;color:#8a1c10}
 .flag.incomplete{background:#fff4dc;border-color:#e9c97a;color:#6b4e00}
 .flag.mixed-checkpoints{background:#f1e9fb;border-color:#c5a6ec;color:#4b2180}
+.flag.apgd-weaker-than-pgd,.flag.attack-helps-detector,.flag.more-steps-weaker,.flag.non-monotone-budget,
+.flag.unperturbed-samples,.flag.zero-gradients{background:#fdeee0;border-color:#eab27f;color:#7a3b00}
 dl.legend{display:grid;grid-template-columns:max-content 1fr;gap:4px 12px;font-size:13px;margin:10px 0}
 dl.legend dd{margin:0;color:var(--mute)}
 .empty{padding:14px;color:var(--mute)}
@@ -851,6 +1115,15 @@ def _flags_cell(flags: Sequence[Mapping[str, str]]) -> str:
     return f'<td class="flags" data-v="{_e(" ".join(f["code"] for f in flags))}">{badges}</td>'
 
 
+def _ensemble_title(row: Mapping[str, Any]) -> str:
+    members = row.get("ensemble_members") or []
+    if not members:
+        return ' title="no white-box member"'
+    if math.isnan(row.get("ensemble", math.nan)):
+        return f' title="needs the per-video records of every white-box member: {_e(", ".join(members))}"'
+    return f' title="per-video worst case over {_e(", ".join(members))}"'
+
+
 def _html_text(text: str) -> str:
     """Escaped text with Markdown `code` spans as <code>."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text))
@@ -885,7 +1158,15 @@ def render_html(
             "worst case",
             "AUROC",
             sort="descending",
-            title="lowest AUROC over the standard-suite members present",
+            title="the minimum of the member AUROCs (each attack scored on its own) over the "
+            "standard-suite members present",
+        ),
+        th(
+            "ensemble",
+            "AUROC",
+            title="AutoAttack's per-video worst case over the white-box members: each fake keeps its "
+            "lowest attacked score, each real its highest, scored as one AUROC (at most every "
+            "white-box member's AUROC); n/a without every white-box member's per-video records",
         ),
         th("mean drop", "clean − attacked", title="clean AUROC minus the mean attacked AUROC"),
         th("flags", kind="text"),
@@ -912,6 +1193,9 @@ def render_html(
             f'<td data-v="{_e(r["dataset"])}">{_e(r["dataset"])}</td>',
             _num_cell(r["clean"], r.get("clean_ci")),
             _num_cell(r["worst"], r.get("worst_ci")).replace("<td ", f"<td{worst_title} ", 1),
+            _num_cell(r.get("ensemble", math.nan), r.get("ensemble_ci")).replace(
+                "<td ", f"<td{_ensemble_title(r)} ", 1
+            ),
             _num_cell(r["mean_drop"], r.get("mean_drop_ci"), heat=False, signed=True),
             _flags_cell(r.get("flags", [])),
         ]
@@ -1068,16 +1352,19 @@ __all__ = [
     "column_key",
     "column_label",
     "draw_figure",
+    "ensemble_scores",
     "figure_key",
     "figure_plan",
     "figure_plans",
     "format_ci",
+    "is_white_box",
     "leaderboard_rows",
     "load_entries",
     "load_records",
     "load_results",
     "masking_flags",
     "records_path",
+    "sanity_flags",
     "render",
     "render_csv",
     "render_html",

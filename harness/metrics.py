@@ -189,16 +189,23 @@ def threshold_at_fpr(labels: npt.ArrayLike, scores: npt.ArrayLike, fpr: float = 
 def threshold_balanced(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
     """Threshold maximizing Youden's J = TPR - FPR (equivalently balanced accuracy) on these scores.
 
-    Candidates are the observed scores; among equally good ones the smallest is returned (the
-    result is deterministic). Fit on clean validation scores, then use it for accuracy and attack
-    success rate on test data. Raises ``ValueError`` unless both classes are present.
+    The best cut is searched among the observed scores (among equally good ones the smallest,
+    so the result is deterministic), and the threshold is placed halfway between that score and
+    the next lower observed score: it classifies these scores exactly as the cut does, but on a
+    separable validation split it sits between the classes (midway between the highest real
+    below it and the lowest fake) instead of on the lowest validation fake, where any test fake
+    a hair lower would count as missed. Fit on clean validation scores, then use it for accuracy
+    and attack success rate on test data. Raises ``ValueError`` unless both classes are present.
     """
     fake, real = _class_scores(labels, scores)
     if fake.size == 0 or real.size == 0:
         raise ValueError("threshold_balanced needs both real (0) and fake (1) scores")
     candidates = np.unique(np.concatenate([fake, real]))
     j = _count_at_or_above(fake, candidates) / fake.size - _count_at_or_above(real, candidates) / real.size
-    return float(candidates[int(np.argmax(j))])
+    best = int(np.argmax(j))
+    if best == 0:
+        return float(candidates[0])
+    return float((candidates[best] + candidates[best - 1]) / 2)
 
 
 # -- rates at a threshold --------------------------------------------------------------------------
@@ -519,7 +526,8 @@ def summarize(
     adv_scores: npt.ArrayLike,
     *,
     threshold: float,
-    threshold_1fpr: float | None = None,
+    threshold_val_fpr: float | None = None,
+    attacked: npt.ArrayLike | None = None,
     groups: npt.ArrayLike | None = None,
     n_boot: int = 1000,
     alpha: float = 0.05,
@@ -528,15 +536,22 @@ def summarize(
     """Flat, JSON-ready summary of one (detector, dataset, attack, budget) run at video level.
 
     ``labels``, ``clean_scores`` and ``adv_scores`` hold one entry per video; ``threshold`` (for
-    accuracy and attack success) and ``threshold_1fpr`` (for TPR at 1% FPR; ``nan`` entries when
-    not given) are fixed on clean validation scores beforehand. ``groups`` are the bootstrap units
-    (default: each video; pass source/identity ids to keep related videos together). All three AUROC
-    intervals come from the same resamples. Values are Python ``float``/``int`` (``nan`` allowed);
-    intervals are ``[low, high]`` lists.
+    accuracy and attack success: the balanced threshold of :func:`threshold_balanced`) and
+    ``threshold_val_fpr`` (the :func:`threshold_at_fpr` threshold for the ``*_at_val_fpr``
+    rates; ``nan`` entries when not given) are fixed on clean validation scores beforehand.
+    ``attacked``: bool per video, the videos the attack was run on (its ``target``); attack
+    success is counted over those only, so ``target=fake`` is not diluted by untouched reals
+    (default: every video). ``groups`` are the bootstrap units (default: each video; pass
+    source/identity ids to keep related videos together). All three AUROC intervals come from
+    the same resamples. Values are Python ``float``/``int`` (``nan`` allowed); intervals are
+    ``[low, high]`` lists.
     """
     y = _labels(labels)
     clean = _scores(clean_scores, y.size, "clean_scores")
     adv = _scores(adv_scores, y.size, "adv_scores")
+    hit = np.ones_like(y) if attacked is None else np.asarray(attacked, dtype=bool)
+    if hit.shape != y.shape:
+        raise ValueError(f"attacked must have one entry per video ({y.size}), got shape {hit.shape}")
     _check_boot(n_boot, alpha)
     boots = boot_aurocs(y, [clean, adv], groups, n_boot, seed)
     ci = {
@@ -545,7 +560,7 @@ def summarize(
         "drop": percentile_ci(boots[:, 0] - boots[:, 1], alpha, 0.1),
     }
     auc_clean, auc_adv = auroc(y, clean), auroc(y, adv)
-    t1 = float("nan") if threshold_1fpr is None else float(threshold_1fpr)
+    t1 = float("nan") if threshold_val_fpr is None else float(threshold_val_fpr)
     nan = float("nan")
     out: dict[str, float | int | list[float]] = {
         "n_videos": int(y.size),
@@ -564,12 +579,13 @@ def summarize(
         "threshold": float(threshold),
         "acc_clean": accuracy(y, clean, threshold),
         "acc_adv": accuracy(y, adv, threshold),
-        "threshold_1fpr": t1,
-        "tpr_at_1fpr_clean": nan if math.isnan(t1) else tpr_at(y, clean, t1),
-        "tpr_at_1fpr_adv": nan if math.isnan(t1) else tpr_at(y, adv, t1),
-        "fpr_at_1fpr_clean": nan if math.isnan(t1) else fpr_at(y, clean, t1),
-        "fpr_at_1fpr_adv": nan if math.isnan(t1) else fpr_at(y, adv, t1),
+        "threshold_val_fpr": t1,
+        "tpr_at_val_fpr_clean": nan if math.isnan(t1) else tpr_at(y, clean, t1),
+        "tpr_at_val_fpr_adv": nan if math.isnan(t1) else tpr_at(y, adv, t1),
+        "fpr_at_val_fpr_clean": nan if math.isnan(t1) else fpr_at(y, clean, t1),
+        "fpr_at_val_fpr_adv": nan if math.isnan(t1) else fpr_at(y, adv, t1),
+        "n_videos_attacked": int(hit.sum()),
     }
-    for key, value in attack_success_rate(y, clean, adv, threshold).items():
+    for key, value in attack_success_rate(y[hit], clean[hit], adv[hit], threshold).items():
         out[f"asr_{key}"] = value
     return out

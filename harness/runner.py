@@ -20,7 +20,45 @@ import torch
 from harness.data import DataConfig, PreparedData, load_split, prepare_dataset
 from harness.datasets._splits import write_json_atomic
 
-RESULT_SCHEMA = 1
+RESULT_SCHEMA = 2
+VAL_FPR = 0.01  # the false-positive rate the *_at_val_fpr threshold allows on validation reals
+
+
+def threshold_provenance(n_val_real: int, n_val_fake: int, both: bool, source: str) -> dict[str, Any]:
+    """What the two thresholds of a result rest on, in words and counts (written into every result).
+
+    ``threshold``: Youden's J (balanced accuracy) maximized on the clean validation video
+    scores, placed midway between the best cut's score and the next lower one (0.5 when the
+    validation scores lack a class). ``threshold_val_fpr``: the lowest observed validation score
+    with at most ``VAL_FPR`` of the validation reals at or above it. With fewer than
+    ``1 / VAL_FPR`` validation reals that means *no* validation real above it: the rates
+    ``*_at_val_fpr`` are then "at zero validation false positives", not at 1% FPR, and say so.
+    """
+    allowed = int(VAL_FPR * n_val_real + 1e-9)
+    if n_val_real == 0:
+        fpr_rule = "undefined: no validation reals"
+    elif allowed == 0:
+        fpr_rule = (
+            f"zero false positives among the {n_val_real} validation reals (a {VAL_FPR:.0%} FPR "
+            f"needs >= {round(1 / VAL_FPR)} reals to mean more than that)"
+        )
+    else:
+        fpr_rule = (
+            f"at most {allowed} of the {n_val_real} validation reals at or above it ({VAL_FPR:.0%} FPR)"
+        )
+    return {
+        "source": source,
+        "n_val_real": n_val_real,
+        "n_val_fake": n_val_fake,
+        "threshold_rule": (
+            "max Youden J on clean validation video scores, midway to the next lower score"
+            if both
+            else "0.5 (validation scores lack a class)"
+        ),
+        "val_fpr_target": VAL_FPR,
+        "val_fpr_allowed_reals": allowed,
+        "threshold_val_fpr_rule": fpr_rule,
+    }
 
 
 @dataclass(frozen=True)
@@ -31,7 +69,12 @@ class RunConfig:
     be a list: one result per value (a robustness curve). ``suite`` runs a suite's members instead.
     ``split``: ``"auto"`` evaluates the test split, except for a checkpoint that was not trained
     on this dataset (e.g. the published MesoNet weights on a folder of faces): then every video
-    is unseen and all of them are evaluated.
+    is unseen and all of them are evaluated. ``quantize`` (default on) rounds every attacked
+    frame to the 8-bit grid inside its budget before scoring, as an attacker must deliver images
+    or video; off only to study float perturbations (each result records which).
+    ``save_adversarial``: a folder that receives the attacked crops exactly as scored, as 8-bit
+    PNGs in ``real/<video_id>/`` and ``fake/<video_id>/`` (one sub-folder per member,
+    ``<attack>-<strength>/``, when the run has several), readable by the ``folder`` dataset.
     """
 
     detector: str = "xception"
@@ -50,6 +93,8 @@ class RunConfig:
     device: str = "auto"
     seed: int = 0
     n_boot: int = 1000
+    quantize: bool = True  # attacked frames rounded to 8 bits inside the budget (what is deliverable)
+    save_adversarial: str | None = None  # write the attacked crops as scored (PNG) under this folder
     results_dir: str = "results"
     leaderboard_dir: str = "leaderboards"
 
@@ -151,7 +196,8 @@ class _Context:
     labels: np.ndarray
     clean_scores: np.ndarray
     threshold: float
-    threshold_1fpr: float | None
+    threshold_val_fpr: float | None
+    thresholds: dict[str, Any]  # how the thresholds were fixed: rule and validation counts
     skipped: list[Any]
     start: float
     provenance: dict[str, Any]  # code version, library versions, device: looked up once per run
@@ -205,7 +251,9 @@ def _prepare(config: RunConfig, progress: bool, detector: Any = None) -> _Contex
     _, val_labels = metrics.video_labels(val.video_ids, val.labels.numpy())
     both = len(set(val_labels.tolist())) == 2
     thr = metrics.threshold_balanced(val_labels, val_scores) if both else 0.5
-    thr_1fpr = metrics.threshold_at_fpr(val_labels, val_scores, 0.01) if (val_labels == 0).any() else None
+    n_val_real, n_val_fake = int((val_labels == 0).sum()), int((val_labels == 1).sum())
+    thr_fpr = metrics.threshold_at_fpr(val_labels, val_scores, VAL_FPR) if n_val_real else None
+    thresholds = threshold_provenance(n_val_real, n_val_fake, both, threshold_source)
 
     samples = make_samples(eval_videos, spec.kind, spec.input_size, spec.frames_per_clip)
     clean_probs = fake_probabilities(detector, samples.x, config.batch_size, device).numpy()
@@ -227,7 +275,8 @@ def _prepare(config: RunConfig, progress: bool, detector: Any = None) -> _Contex
         labels=labels,
         clean_scores=clean_scores,
         threshold=thr,
-        threshold_1fpr=thr_1fpr,
+        threshold_val_fpr=thr_fpr,
+        thresholds=thresholds,
         skipped=list(prep.manifest.skipped) + list(prep.report.skipped),
         start=start,
         provenance={
@@ -238,7 +287,9 @@ def _prepare(config: RunConfig, progress: bool, detector: Any = None) -> _Contex
     )
 
 
-def _run_member(ctx: _Context, member: Any, suite: str | None, progress: bool) -> RunResult:
+def _run_member(
+    ctx: _Context, member: Any, suite: str | None, progress: bool, n_members: int = 1
+) -> RunResult:
     """Attack every sample with one member, score, summarize and write its result files."""
     from tqdm import tqdm
 
@@ -247,14 +298,19 @@ def _run_member(ctx: _Context, member: Any, suite: str | None, progress: bool) -
     from harness.suites import strength_tag
 
     config, detector, samples = ctx.config, ctx.detector, ctx.samples
-    attack = create_attack(member.attack, **{"seed": config.seed, **member.options})
+    attack = create_attack(
+        member.attack, **{"seed": config.seed, **member.options, "quantize": config.quantize}
+    )
     tag = strength_tag(attack.strength_param(), attack.strength_value)
     t0 = time.perf_counter()
     adv_probs = np.empty_like(ctx.clean_probs)
     n = len(samples.x)
     linf, l2, psnr = np.zeros(n), np.zeros(n), np.full(n, np.inf)
+    attacked, unperturbed = np.zeros(n, bool), np.zeros(n, bool)
+    zero_grad = np.zeros(n, bool) if attack.uses_gradients else None
     queries = 0
     label = f"{member.attack} {tag if tag != 'default' else ''}".strip()
+    save_dir = _save_dir(config, member, tag, n_members)
     bar = tqdm(range(0, n, config.batch_size), desc=f"attack {label}", unit="batch", disable=not progress)
     for i in bar:
         sl = slice(i, min(n, i + config.batch_size))
@@ -264,26 +320,39 @@ def _run_member(ctx: _Context, member: Any, suite: str | None, progress: bool) -
         with torch.no_grad():
             adv_probs[sl] = torch.softmax(detector(res.x_adv).float(), 1)[:, 1].cpu().numpy()
         linf[sl], l2[sl] = res.linf.numpy(), res.l2.numpy()
+        attacked[sl], unperturbed[sl] = res.attacked.cpu().numpy(), res.unperturbed.numpy()
+        if zero_grad is not None and res.zero_grad is not None:
+            zero_grad[sl] = res.zero_grad.numpy()
         psnr[sl] = metrics.psnr(x.flatten(1).cpu().numpy(), res.x_adv.flatten(1).cpu().numpy())
+        if save_dir is not None:
+            save_crops(save_dir, res.x_adv, samples, sl)
     if not np.isfinite(adv_probs).all():
         raise FloatingPointError(f"{config.detector}: non-finite scores under {label}; result not written")
     attack_seconds = time.perf_counter() - t0
     _, adv_scores = metrics.aggregate_by_video(samples.video_ids, adv_probs, config.aggregate)
+    _, video_attacked = metrics.aggregate_by_video(samples.video_ids, attacked.astype(float), "max")
     summary = metrics.summarize(
         ctx.labels,
         ctx.clean_scores,
         adv_scores,
         threshold=ctx.threshold,
-        threshold_1fpr=ctx.threshold_1fpr,
+        threshold_val_fpr=ctx.threshold_val_fpr,
+        attacked=video_attacked > 0,
         n_boot=config.n_boot,
         seed=config.seed,
+    )
+    n_attacked = int(attacked.sum())
+    stats = (
+        metrics.perturbation_stats(linf[attacked], l2[attacked], psnr[attacked])
+        if n_attacked
+        else (metrics.perturbation_stats(linf, l2, psnr))
     )
     result = {
         "schema_version": RESULT_SCHEMA,
         "detector": config.detector,
         "dataset": ctx.prep.manifest.dataset,
         "attack": member.attack,
-        "suite": suite,
+        "suite": _portable(suite, config.data.cache_dir),
         "budget": attack.eps,
         "strength_param": attack.strength_param(),
         "strength": attack.strength_value,
@@ -291,28 +360,36 @@ def _run_member(ctx: _Context, member: Any, suite: str | None, progress: bool) -
         "norm": attack.norm,
         "uses_gradients": attack.uses_gradients,
         "black_box": attack.black_box,
-        "attack_config": dataclasses.asdict(attack.config),
+        "attack_config": attack.resolved_config(),
         "target": attack.config.target,
+        "quantized": bool(attack.config.quantize),
         "split": ctx.split,
         "threshold_source": ctx.threshold_source,
+        "thresholds": ctx.thresholds,
         "aggregate": config.aggregate,
         "metrics": {
             **summary,
-            **metrics.perturbation_stats(linf, l2, psnr),
+            **stats,
+            "n_attacked": n_attacked,
+            "n_unperturbed": int(unperturbed.sum()),
+            "unperturbed_fraction": float(unperturbed.sum() / n_attacked) if n_attacked else None,
+            "zero_grad_fraction": (
+                float(zero_grad.sum() / n_attacked) if zero_grad is not None and n_attacked else None
+            ),
             "queries": int(queries),
-            "queries_per_sample": queries / max(1, n),
+            "queries_per_sample": queries / max(1, n_attacked),
             "attack_seconds": attack_seconds,
             "n_samples": int(n),
             "n_skipped_videos": len(ctx.skipped),
         },
         "skipped": [dataclasses.asdict(s) for s in ctx.skipped],
         "detector_spec": detector.spec.to_dict(),
-        "checkpoint": str(ctx.checkpoint),
+        "checkpoint": _portable(ctx.checkpoint, config.data.cache_dir),
         "checkpoint_sha256": ctx.checkpoint_sha256,
         "checkpoint_meta": detector.checkpoint_meta,
         "split_manifest_hash": ctx.prep.manifest.hash,
         "seed": config.seed,
-        "config": dataclasses.asdict(config),
+        "config": _portable_config(config),
         **ctx.provenance,
         "wall_seconds": time.perf_counter() - ctx.start,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -321,6 +398,74 @@ def _run_member(ctx: _Context, member: Any, suite: str | None, progress: bool) -
     _write_records(path.with_suffix(".videos.csv"), ctx.video_ids, ctx.labels, ctx.clean_scores, adv_scores)
     write_json_atomic(path, _jsonable(result))
     return RunResult(path, result)
+
+
+def _save_dir(config: RunConfig, member: Any, tag: str, n_members: int) -> Path | None:
+    if not config.save_adversarial:
+        return None
+    root = Path(config.save_adversarial)
+    return root if n_members == 1 else root / f"{member.attack}-{tag}"
+
+
+def save_crops(root: Path, x_adv: torch.Tensor, samples: Any, sl: slice) -> None:
+    """Write attacked samples as 8-bit PNGs: ``root/{real,fake}/<video_id>/<frame>.png``.
+
+    Frames: one file per crop, named by its frame index; clips: the clip's ``T`` frames
+    (``t000.png`` ...). The values are the ones scored (quantized runs round-trip exactly).
+    """
+    import cv2
+
+    arr = (x_adv.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+    for j, k in enumerate(range(sl.start, sl.stop)):
+        vid, label, frame = samples.video_ids[k], int(samples.labels[k]), samples.frame_indices[k]
+        folder = root / ("fake" if label == 1 else "real") / _safe_id(vid)
+        folder.mkdir(parents=True, exist_ok=True)
+        frames = arr[j][None] if arr.ndim == 4 else arr[j]
+        for t, img in enumerate(frames):
+            name = f"{frame:06d}.png" if frame >= 0 and arr.ndim == 4 else f"t{t:03d}.png"
+            bgr = cv2.cvtColor(img.permute(1, 2, 0).numpy(), cv2.COLOR_RGB2BGR)
+            if not cv2.imwrite(str(folder / name), bgr):
+                raise OSError(f"could not write {folder / name}: check that the folder is writable")
+
+
+def _safe_id(video_id: str) -> str:
+    """A video id as one folder name (ids may hold '/': ``real/clip01`` -> ``real__clip01``)."""
+    return video_id.replace("/", "__").replace("\\", "__")
+
+
+def _portable(value: Any, cache: str | None = None) -> Any:
+    """A path as it can be published: no absolute path of the machine the result was made on.
+
+    Under the cache folder: ``$HARNESS_CACHE/...``; under the working folder: relative; under
+    the home folder: ``~/...``; any other absolute path: its file name only.
+    """
+    if value is None:
+        return None
+    text = str(value)
+    if not text.startswith("/"):
+        return text
+    from harness.datasets._base import cache_root
+
+    roots = [
+        (cache_root(cache).resolve(), "$HARNESS_CACHE/"),
+        (Path.cwd().resolve(), ""),
+        (Path.home(), "~/"),
+    ]
+    for root, short in roots:
+        prefix = str(root).rstrip("/") + "/"
+        if text.startswith(prefix):
+            return short + text[len(prefix) :]
+    return Path(text).name
+
+
+def _portable_config(config: RunConfig) -> dict[str, Any]:
+    out = dataclasses.asdict(config)
+    cache = config.data.cache_dir
+    for key in ("root", "cache_dir"):
+        out["data"][key] = _portable(out["data"][key], cache)
+    for key in ("results_dir", "leaderboard_dir", "save_adversarial", "checkpoint", "suite"):
+        out[key] = _portable(out.get(key), cache)
+    return out
 
 
 def _code_version() -> str:
@@ -383,7 +528,7 @@ def evaluate(
                 results.append(_run_member(ctx, member, suite, progress))
                 continue
             try:
-                results.append(_run_member(ctx, member, suite, progress))
+                results.append(_run_member(ctx, member, suite, progress, len(members)))
             except (RuntimeError, ValueError, FloatingPointError, OSError) as exc:
                 failed.append(f"{member.key}: {exc}")
                 print(f"harness: {member.key} failed, continuing with the others: {exc}")

@@ -371,3 +371,50 @@ def write_folder(media: Media, root: Path) -> Path:
     media.video(root / "other" / "o1.mp4")
     (root / "Real" / "README.txt").write_text("ignored")
     return root
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic (the embedded benchmark's layout and metadata.json, written by hand)
+SYNTHETIC_REAL = ["id00_0001", "id01_0001", "id02_0001", "id03_0001", "id04_0001", "id05_0001"]
+SYNTHETIC_REAL += ["id06_0001", "id07_0001"]
+SYNTHETIC_FAKE = [
+    "id00_id01_0001",  # donor id01 has its own real video ...
+    "id01_id02_0001",  # ... and so has id02: id00, id01, id02 are one leakage group (a chain)
+    "id03_id04_0001",
+    "id04_id03_0001",
+    "id06_id07_0001",
+    "id07_id06_0001",
+]
+
+
+def write_synthetic(media: Media, root: Path) -> Path:
+    """A finished-looking synthetic benchmark (index it with ``generate=False``): 8 reals, 6 fakes
+    whose donors (``id01``, ``id02``, ...) have real videos of their own; ``id05`` is in no fake."""
+    videos = []
+    for stem in SYNTHETIC_REAL:
+        media.video(root / "real" / f"{stem}.mp4")
+        videos.append(
+            {
+                "video_id": f"real/{stem}",
+                "path": f"real/{stem}.mp4",
+                "label": 0,
+                "target_id": stem[:4],
+                "source_id": None,
+                "original": None,
+            }
+        )
+    for stem in SYNTHETIC_FAKE:
+        media.video(root / "fake" / f"{stem}.mp4")
+        target, source, number = stem.split("_")
+        videos.append(
+            {
+                "video_id": f"fake/{stem}",
+                "path": f"fake/{stem}.mp4",
+                "label": 1,
+                "target_id": target,
+                "source_id": source,
+                "original": f"real/{target}_{number}",
+            }
+        )
+    (root / "metadata.json").write_text(json.dumps({"dataset": "synthetic", "videos": videos}))
+    return root

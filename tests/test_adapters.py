@@ -87,6 +87,7 @@ CASES = {
     "ffpp-root-splits": Case("ffpp", lambda m, r: layouts.write_ffpp(m, r, split_dir="")),
     "ffpp-no-splits": Case("ffpp", lambda m, r: layouts.write_ffpp(m, r, split_dir=None), official=False),
     "folder": Case("folder", layouts.write_folder, official=False),
+    "synthetic": Case("synthetic", layouts.write_synthetic, {"generate": False}, official=False),
 }
 
 
@@ -113,6 +114,107 @@ def test_manifests_are_leak_free_and_seeded(case_id: str, tmp_path: Path, media:
     else:
         with pytest.raises(DatasetError, match="official test list"):
             make_manifest(index, "official")
+
+
+# Cases whose metadata names a fake's donor, and the donor has real videos of its own.
+DONOR_CASES = {
+    "celebdf",
+    "celebdf-videos-Youtube",
+    "dfdc",
+    "dfdc-group-by-part",
+    "ffpp",
+    "ffpp-root-splits",
+    "ffpp-no-splits",
+    "synthetic",
+}
+
+
+@pytest.mark.parametrize("case_id", sorted(CASES))
+def test_random_protocol_keeps_every_identity_on_one_side(case_id: str, tmp_path: Path, media: Media) -> None:
+    """A donor's own videos share the split of every fake that carries its face (issue 9, defect 5)."""
+    case = CASES[case_id]
+    index = index_of(case.name, case.write(media, tmp_path / "data"), **case.options)
+    records = index.by_id()
+    for v in index.videos:
+        assert {v.target_id, v.source_id} - {None} <= set(v.identities), v
+    real_ids = {i for v in index.videos if v.label == REAL for i in v.identities}
+    donors = {v.source_id for v in index.videos if v.label == FAKE and v.source_id is not None}
+    assert bool(donors & real_ids) is (case_id in DONOR_CASES)
+    for seed in range(10):
+        manifest = make_manifest(index, "random", seed=seed)
+        sides: dict[str, set[str]] = defaultdict(set)
+        groups: dict[str, set[str]] = defaultdict(set)
+        for r in manifest.rows:
+            for identity in records[r.video_id].identities:
+                sides[identity].add(r.split)
+                groups[identity].add(r.group)
+        # One group per identity (whatever the seed), hence one split per identity.
+        assert not {i: g for i, g in groups.items() if len(g) > 1}, "identity in two groups"
+        crossing = {i: sorted(s) for i, s in sides.items() if len(s) > 1}
+        assert not crossing, f"seed {seed}: identities in two splits {crossing}"
+
+
+@pytest.mark.parametrize(
+    ("case_id", "video_id", "identities"),
+    [
+        ("celebdf", "Celeb-synthesis/id1_id0_0000", ("id0", "id1")),
+        ("celebdf", "Celeb-real/id0_0001", ("id0",)),
+        ("celebdf", "YouTube-real/00001", ()),
+        ("dfdc", "dfdc_train_part_0/b", ("dfdc_train_part_0/a",)),  # the part names no donor
+        ("dfdc", "dfdc_train_part_0/a", ("dfdc_train_part_0/a",)),
+        ("dfdc", "dfdc_preview_set/method_A/555/555_D/555_D_002", ("111", "555")),
+        ("dfdc", "test/t1", ()),
+        ("dfdc_faces", "faces/b", ("faces/a",)),
+        ("ffpp", "manipulated_sequences/Deepfakes/c23/videos/003_002", ("002", "003")),
+        ("ffpp", "original_sequences/youtube/c23/videos/004", ("004",)),
+        ("folder", "DF/f1", ()),
+        ("synthetic", "fake/id00_id01_0001", ("id00", "id01")),
+    ],
+)
+def test_each_adapter_reports_every_identity_of_a_video(
+    case_id: str, video_id: str, identities: tuple[str, ...], tmp_path: Path, media: Media
+) -> None:
+    case = CASES[case_id]
+    index = index_of(case.name, case.write(media, tmp_path / "data"), **case.options)
+    assert index.by_id()[video_id].identities == identities
+
+
+@pytest.mark.parametrize(
+    ("size", "fakes_per_real"),
+    [("tiny", 1.0), ("tiny", 0.5), ("default", 1.0), ("default", 3.0), ("large", 1.0)],
+)
+def test_synthetic_plan_draws_donors_within_circles_so_every_split_is_filled(
+    size: str, fakes_per_real: float
+) -> None:
+    """Donors from anyone would link every identity into one leakage group (nothing held out)."""
+    from harness.datasets._base import VideoRecord
+    from harness.datasets.synthetic import SIZES, _identity_name, _plan_circles, _plan_videos
+
+    spec = SIZES[size]
+    circles = _plan_circles(spec, fakes_per_real)
+    assert len(circles) >= 3 and sorted(i for c in circles for i in c) == list(range(spec.identities))
+    circle_of = {i: n for n, c in enumerate(circles) for i in c}
+    reals, fakes = _plan_videos(spec, 0, fakes_per_real)
+    assert all(circle_of[f.donor] == circle_of[f.real.identity] for f in fakes)
+    name = _identity_name
+    videos = [
+        VideoRecord(r.video_id, r.video_id, REAL, name(r.identity), target_id=name(r.identity)) for r in reals
+    ]
+    videos += [
+        VideoRecord(
+            f.video_id,
+            f.video_id,
+            FAKE,
+            name(f.real.identity),
+            original=f.real.video_id,
+            source_id=name(f.donor),
+            target_id=name(f.real.identity),
+        )
+        for f in fakes
+    ]
+    manifest = make_manifest(DatasetIndex("synthetic", Path("/plan"), videos), "random", seed=0)
+    assert all(manifest.split(s) for s in ("train", "val", "test"))
+    assert len({r.group for r in manifest.rows}) >= len(circles)  # a circle with no fake stays apart
 
 
 @pytest.mark.parametrize("name", ["celebdf", "dfdc", "dfdc_faces", "ffpp", "folder"])

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
+from harness.attacks._base import Attack, AttackConfig, AttackModel, project_linf
 from harness.check import (
     CLEAN_REGRESSION,
+    COLLAPSED,
     ERROR,
     IMPROVED,
     MISSING,
@@ -22,12 +26,14 @@ from harness.check import (
     WEAKENED,
     WITHIN_CI,
     CheckConfig,
+    PerturbationRule,
     check,
     check_compatible,
     compare,
     junit_xml,
     load_baseline,
     render_table,
+    snapshot,
     write_baseline,
 )
 from harness.cli import main
@@ -311,7 +317,10 @@ def test_check_end_to_end(tiny: tuple[Any, Path], tmp_path: Path, capsys: pytest
         "auroc_clean",
         "auroc_clean_ci",
         "attack_config",
+        "perturbation",
     }
+    assert baseline["members"][FGSM]["perturbation"]["norm"] == "linf"
+    assert baseline["members"][JPEG]["perturbation"]["norm"] is None
     # The check's results and leaderboard stay in its own folder.
     assert (tmp_path / "runs" / "synthetic" / "cnn" / "fgsm-eps4of255.json").is_file()
     assert (tmp_path / "runs" / "leaderboards" / "leaderboard.md").is_file()
@@ -385,3 +394,265 @@ def test_a_member_that_fails_to_run_keeps_the_old_baseline(
     out = capsys.readouterr().out
     assert "baseline NOT written" in out and "blur@sigma1" in out and "codec exploded" in out
     assert json.loads(old.read_text()) == _snap()
+
+
+# ---------------------------------------------------------------------------------------------
+# The perturbation rule: an attack that silently stopped working fails even when its AUROC does not.
+
+
+def _stats(
+    linf: float | None = 4 / 255, l2: float | None = 0.6, norm: str | None = "linf", **more: Any
+) -> dict[str, Any]:
+    """A member's perturbation statistics as :func:`harness.check.snapshot` stores them."""
+    out: dict[str, Any] = {"norm": norm, "linf_mean": linf, "l2_mean": l2, "psnr_mean": 40.0}
+    out.update(more)
+    return out
+
+
+def _with_stats(snap: dict[str, Any], key: str, **stats: Any) -> dict[str, Any]:
+    snap["members"][key]["perturbation"] = _stats(**stats)
+    return snap
+
+
+def test_a_collapsed_perturbation_fails_even_inside_a_wide_ci() -> None:
+    baseline = _with_stats(_snap(), FGSM, unperturbed_fraction=0.0, n_attacked=40, n_unperturbed=0)
+    # The attacked AUROC moved beyond the tolerance but stayed inside a wide interval: today a pass.
+    current = _snap(**{FGSM: _member(0.46, [0.20, 0.70]), JPEG: _member(0.90, [0.85, 0.95])})
+    current = _with_stats(
+        current, FGSM, linf=0.0, l2=0.0, unperturbed_fraction=1.0, n_attacked=40, n_unperturbed=40
+    )
+    diffs = _by_key(compare(baseline, current, 0.02))
+    d = diffs[FGSM]
+    assert d.status == COLLAPSED and d.failed
+    assert "perturbation collapsed" in d.message
+    assert "linf_mean 0.015686 -> 0" in d.message and "l2_mean 0.6 -> 0" in d.message
+    assert "unperturbed fraction 0.000 -> 1.000" in d.message and "40 of 40" in d.message
+    assert "0.4000 -> 0.4600" in d.message and "inside this run's 95% CI" in d.message  # the AUROC part
+    assert diffs[JPEG].status == PASS and diffs["clean"].status == PASS
+    table = render_table(list(diffs.values()), 0.02)
+    assert "PERTURBATION COLLAPSED" in table and f"{FGSM}: perturbation collapsed" in table
+    assert "perturbation collapsed" in table.splitlines()[-1]
+    failure = ET.fromstring(junit_xml(list(diffs.values()))).find(
+        f"testsuite/testcase[@name='{FGSM}']/failure"
+    )
+    assert (
+        failure is not None and failure.get("type") == COLLAPSED and "linf_mean" in failure.get("message", "")
+    )
+    # The thresholds are settings: a looser size ratio and fraction tolerance let this pass.
+    loose = PerturbationRule(size_ratio=0.0, fraction_tolerance=1.0)
+    assert _by_key(compare(baseline, current, 0.02, loose))[FGSM].status == WITHIN_CI
+
+
+@pytest.mark.parametrize(
+    ("base", "cur", "status", "says"),
+    [
+        ({"linf": 4 / 255, "l2": 0.6}, {"linf": 3.5 / 255, "l2": 0.5}, PASS, ""),
+        ({"linf": 4 / 255, "l2": 0.6}, {"linf": 4 / 255, "l2": 0.2}, COLLAPSED, "l2_mean 0.6 -> 0.2"),
+        ({"unperturbed_fraction": 0.05}, {"unperturbed_fraction": 0.1}, PASS, ""),
+        (
+            {"unperturbed_fraction": 0.05},
+            {"unperturbed_fraction": 0.3},
+            COLLAPSED,
+            "unperturbed fraction 0.050",
+        ),
+        (
+            {"n_attacked": 20, "n_unperturbed": 0},
+            {"n_attacked": 20, "n_unperturbed": 10},
+            COLLAPSED,
+            "0.000 -> 0.500",
+        ),
+        ({"zero_grad_fraction": 0.0}, {"zero_grad_fraction": 0.05}, PASS, ""),
+        (
+            {"zero_grad_fraction": 0.0},
+            {"zero_grad_fraction": 0.8},
+            COLLAPSED,
+            "zero-gradient fraction 0.000 -> 0.800",
+        ),
+        ({"zero_grad_fraction": None}, {"zero_grad_fraction": 0.8}, PASS, ""),
+        ({"linf": 0.0, "l2": 0.0}, {"linf": 0.0, "l2": 0.0}, PASS, ""),  # nothing to collapse from
+        ({"linf": 4 / 255}, {"linf": None}, PASS, ""),
+    ],
+)
+def test_each_perturbation_statistic_is_judged(
+    base: dict[str, Any], cur: dict[str, Any], status: str, says: str
+) -> None:
+    baseline = _with_stats(_snap(), FGSM, **base)
+    current = _with_stats(_snap(), FGSM, **cur)
+    d = _by_key(compare(baseline, current, 0.02))[FGSM]
+    assert d.status == status, d.message
+    assert says in d.message
+    if status == PASS:
+        assert "attacked AUROC 0.4000 -> 0.4000" in d.message
+    # Only the new stats are judged: an identical AUROC does not save the member.
+    assert d.failed == (status == COLLAPSED)
+
+
+@pytest.mark.parametrize(
+    ("cur", "says"),
+    [
+        ({"l2": 0.0, "psnr_mean": None, "psnr_n_inf": 40}, "psnr_mean 30.00 dB -> inf"),
+        ({"l2": 0.9, "psnr_mean": 37.0}, "psnr_mean 30.00 -> 37.00 dB"),
+        ({"l2": 0.4, "psnr_mean": 33.0}, "l2_mean 1.2 -> 0.4"),
+    ],
+)
+def test_a_perturbation_without_a_budget_is_judged_by_l2_and_psnr(cur: dict[str, Any], says: str) -> None:
+    baseline = _with_stats(_snap(), JPEG, norm=None, linf=0.1, l2=1.2, psnr_mean=30.0, psnr_n_inf=0)
+    current = _with_stats(_snap(), JPEG, norm=None, linf=0.1, **cur)
+    d = _by_key(compare(baseline, current, 0.02))[JPEG]
+    assert d.status == COLLAPSED and d.failed and says in d.message
+    # Its L-inf size is not judged (a perturbation has no budget), small PSNR moves pass.
+    current = _with_stats(_snap(), JPEG, norm=None, linf=0.01, l2=1.1, psnr_mean=32.0)
+    assert _by_key(compare(baseline, current, 0.02))[JPEG].status == PASS
+
+
+def test_perturbation_statistics_are_optional_on_both_sides() -> None:
+    collapsed = _with_stats(_snap(), FGSM, linf=0.0, l2=0.0, unperturbed_fraction=1.0, zero_grad_fraction=1.0)
+    # A baseline written before the statistics: nothing to compare them with, the AUROC decides.
+    assert {d.status for d in compare(_snap(), collapsed, 0.02)} == {PASS}
+    # A baseline with today's statistics only (no unperturbed / zero-gradient fraction).
+    partial = _with_stats(_snap(), FGSM)
+    d = _by_key(compare(partial, collapsed, 0.02))[FGSM]
+    assert d.status == COLLAPSED and "linf_mean" in d.message and "fraction" not in d.message
+    # A change of the 8-bit rounding is noted.
+    base = _with_stats(_snap(), FGSM, quantized=False)
+    cur = _with_stats(_snap(), FGSM, quantized=True)
+    d = _by_key(compare(base, cur, 0.02))[FGSM]
+    assert d.status == PASS and any("quantized False -> True" in n for n in d.notes)
+
+
+def test_snapshot_keeps_the_perturbation_statistics_of_results() -> None:
+    result = {
+        "attack": "fgsm",
+        "budget_tag": "eps4of255",
+        "norm": "linf",
+        "quantized": True,
+        "metrics": {
+            "auroc_adv": 0.5,
+            "linf_mean": 4 / 255,
+            "l2_mean": 0.61,
+            "psnr_mean": 41.0,
+            "psnr_min": float("inf"),
+            "psnr_n_inf": 2,
+            "n_attacked": 10,
+            "n_unperturbed": 2,
+            "unperturbed_fraction": 0.2,
+            "zero_grad_fraction": None,
+        },
+    }
+    old = {"attack": "jpeg", "budget_tag": "quality50", "norm": None, "metrics": {"l2_mean": 1.5}}
+    snap = snapshot([result, old], suite="mini", suite_members=[FGSM, JPEG], tolerance=0.02)
+    stats = snap["members"][FGSM]["perturbation"]
+    assert stats["norm"] == "linf" and stats["linf_mean"] == round(4 / 255, 6) and stats["quantized"] is True
+    assert (stats["n_attacked"], stats["n_unperturbed"], stats["unperturbed_fraction"]) == (10, 2, 0.2)
+    assert stats["psnr_min"] is None and stats["zero_grad_fraction"] is None  # inf / null: JSON-safe
+    old_stats = snap["members"][JPEG]["perturbation"]
+    assert old_stats["norm"] is None and old_stats["l2_mean"] == 1.5 and old_stats["n_attacked"] is None
+    assert json.loads(json.dumps(snap)) == snap
+
+
+def test_the_committed_baseline_still_loads_and_compares() -> None:
+    path = Path(__file__).resolve().parents[1] / "configs" / "baselines" / "cnn-smoke.json"
+    baseline = load_baseline(path)
+    current = copy.deepcopy(baseline)
+    for key in current["members"]:
+        current["members"][key]["perturbation"] = _stats(linf=0.0, l2=0.0, unperturbed_fraction=1.0)
+    diffs = compare(baseline, current, baseline["tolerance"])
+    assert all(not d.failed and not d.errored for d in diffs)
+    # Re-recorded with the statistics, the same collapse fails.
+    rerecorded = copy.deepcopy(baseline)
+    for key in rerecorded["members"]:
+        rerecorded["members"][key]["perturbation"] = _stats(unperturbed_fraction=0.0)
+    assert {d.status for d in compare(rerecorded, current, baseline["tolerance"])[1:]} == {COLLAPSED}
+
+
+def test_perturbation_thresholds_are_validated() -> None:
+    with pytest.raises(ValueError, match="size_ratio"):
+        PerturbationRule(size_ratio=1.5)
+    with pytest.raises(ValueError, match="fraction_tolerance"):
+        PerturbationRule(fraction_tolerance=-0.1)
+    config = CheckConfig(baseline="b.json", perturbation=PerturbationRule(size_ratio=0.25))
+    assert (
+        config.perturbation.size_ratio == 0.25
+        and CheckConfig(baseline="b.json").perturbation.size_ratio == 0.5
+    )
+
+
+# End to end with a registered attack that silently stops working.
+
+NOOP = "checknoop"
+NOOP_KEY = f"{NOOP}@eps4of255"
+
+
+@dataclasses.dataclass(frozen=True)
+class _NoOpConfig(AttackConfig):
+    eps: float = 4 / 255
+
+
+class _NoOp(Attack):
+    """A gradient attack that silently stopped working: it returns its input unchanged."""
+
+    name = NOOP
+    Config = _NoOpConfig
+    norm = "linf"
+    uses_gradients = True
+
+    def run(self, model: AttackModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def _working(self: _NoOp, model: AttackModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """What the attack did while it worked: seeded +-eps noise (hardly moves the tiny cnn's AUROC)."""
+    gen = torch.Generator(device=x.device).manual_seed(self.config.seed)
+    sign = torch.randint(0, 2, x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1
+    return project_linf(x + self.config.eps * sign, x, self.config.eps)
+
+
+@pytest.fixture(scope="module")
+def noop_check(tiny: tuple[Any, Path], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``_NoOp`` registered as ``checknoop`` (removed afterwards) and a baseline of it working."""
+    from harness.attacks import ATTACKS
+
+    tmp_path = tmp_path_factory.mktemp("noop")
+    (tmp_path / "mini.yaml").write_text(f"name: mini\nmembers:\n  - attack: {NOOP}\n    eps: 4/255\n")
+    ATTACKS.add(NOOP, _NoOp)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_NoOp, "run", _working)
+            assert main(_argv(tiny, tmp_path, "--update-baseline")) == 0
+        yield tmp_path
+    finally:
+        ATTACKS._entries.pop(NOOP, None)  # the registry has no public removal; tests only
+
+
+def test_an_unchanged_attack_still_passes(
+    noop_check: Path,
+    tiny: tuple[Any, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stats = json.loads((noop_check / "baseline.json").read_text())["members"][NOOP_KEY]["perturbation"]
+    assert stats["norm"] == "linf" and stats["linf_mean"] > 3 / 255 and stats["l2_mean"] > 0
+    monkeypatch.setattr(_NoOp, "run", _working)
+    junit = noop_check / "unchanged.xml"
+    assert main(_argv(tiny, noop_check, "--junit", str(junit))) == 0
+    assert "passed: 2 checks" in capsys.readouterr().out
+    assert _junit(junit).get("failures") == "0"
+
+
+def test_an_attack_that_stopped_working_fails_the_check(
+    noop_check: Path, tiny: tuple[Any, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    junit = noop_check / "noop.xml"
+    assert main(_argv(tiny, noop_check, "--junit", str(junit))) == 1
+    out = capsys.readouterr().out
+    assert "PERTURBATION COLLAPSED" in out and "linf_mean" in out and "-> 0 (below 0.5x" in out
+    failure = _junit(junit).find(f"testcase[@name='{NOOP_KEY}']/failure")
+    assert failure is not None and failure.get("type") == COLLAPSED
+    # The AUROC alone would have passed it: the no-op's AUROC stays within the tolerance or the CI.
+    baseline = load_baseline(noop_check / "baseline.json")
+    result = json.loads((noop_check / "runs" / "synthetic" / "cnn" / f"{NOOP}-eps4of255.json").read_text())
+    assert result["metrics"]["linf_mean"] == 0.0
+    current = snapshot([result], suite="mini", suite_members=[NOOP_KEY], tolerance=0.02)
+    auroc_only = PerturbationRule(size_ratio=0.0, fraction_tolerance=1.0)
+    d = _by_key(compare(baseline, current, 0.02, auroc_only))[NOOP_KEY]
+    assert d.status in (PASS, WITHIN_CI), d.message

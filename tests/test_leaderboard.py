@@ -87,8 +87,6 @@ def write_result(
     records: bool = True,
 ) -> Path:
     """One result JSON (and its per-video records) as the runner writes it, from simulated scores."""
-    from harness import metrics
-
     rng = np.random.default_rng(zlib.crc32(f"{detector}/{dataset}".encode()))
     labels = np.arange(n_videos) % 2
     sign = 2 * labels - 1
@@ -99,7 +97,50 @@ def write_result(
         push *= 0.05  # masked gradients: white-box attacks barely move the scores
     z_adv = z - sign * push + member_rng.normal(0, 0.4, n_videos)
     clean, adv = 1 / (1 + np.exp(-z)), 1 / (1 + np.exp(-z_adv))
-    clean, adv = np.round(clean, 6), np.round(adv, 6)
+    return write_scores(
+        results_dir,
+        detector,
+        dataset,
+        attack,
+        param,
+        value,
+        norm,
+        uses_gradients,
+        black_box,
+        labels=labels,
+        clean=clean,
+        adv=adv,
+        checkpoint_sha256=checkpoint_sha256,
+        created=created,
+        records=records,
+    )
+
+
+def write_scores(
+    results_dir: Path,
+    detector: str,
+    dataset: str,
+    attack: str,
+    param: str,
+    value: float,
+    norm: str | None = None,
+    uses_gradients: bool = False,
+    black_box: bool = False,
+    *,
+    labels: np.ndarray,
+    clean: np.ndarray,
+    adv: np.ndarray,
+    checkpoint_sha256: str = "ab" * 32,
+    created: str = "2025-01-02T03:04:05+0000",
+    records: bool = True,
+    **extra: Any,
+) -> Path:
+    """One result JSON (and its per-video records) as the runner writes it, from given per-video
+    labels (1 = fake) and scores; ``extra`` keys go into the result (``attack_config``, ...)."""
+    from harness import metrics
+
+    n_videos = len(labels)
+    clean, adv = np.round(np.asarray(clean, float), 6), np.round(np.asarray(adv, float), 6)
     summary = metrics.summarize(labels, clean, adv, threshold=0.5, n_boot=200, seed=0)
     tag = strength_tag(param, value)
     result = {
@@ -122,6 +163,7 @@ def write_result(
         "checkpoint_sha256": checkpoint_sha256,
         "seed": 0,
         "created": created,
+        **extra,
     }
     path = results_dir / dataset / detector / f"{attack}-{tag}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -325,6 +367,181 @@ def test_mixed_checkpoints_are_flagged(tmp_path: Path) -> None:
     assert [f["code"] for f in row["flags"]] == ["mixed-checkpoints"]
 
 
+# -- sanity flags -----------------------------------------------------------------------------------
+E2, E4, E8 = 2 / 255, 4 / 255, 8 / 255
+
+
+def white(key: str, adv: float, budget: float, steps: int | None = None, **kw: Any) -> dict[str, Any]:
+    """A white-box result without records (intervals: attacked +-0.1, clean -0.05/+0.03)."""
+    extra = {"attack_config": {"steps": steps}} if steps is not None else {}
+    kw.setdefault("norm", "linf")
+    return hand_result("s", key, adv, budget=budget, uses_gradients=True, black_box=False, **extra, **kw)
+
+
+def flags_of(results: list[dict[str, Any]], records: Any = None) -> dict[str, str]:
+    """Flag code -> message of the one row these results make (no suite: no `incomplete`)."""
+    _, [row] = leaderboard_rows(results, standard=[], records=records)
+    return {f["code"]: f["message"] for f in row["flags"]}
+
+
+def _simulated(
+    n: int = 40, seed: int = 3, separation: float = 1.4
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels (1 = fake), clean logits and the sign that pushes each video toward its right class."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    sign = 2 * labels - 1
+    return labels, sign * separation + rng.normal(0, 1.0, n), sign
+
+
+def _sig(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-z))
+
+
+def test_apgd_weaker_than_pgd_is_flagged_beyond_the_interval() -> None:
+    pgd = white("pgd@eps4of255", 0.40, E4, 10)
+    flags = flags_of([pgd, white("apgd@eps4of255", 0.80, E4, 50)])
+    assert list(flags) == ["apgd-weaker-than-pgd"], "not also more-steps-weaker: one flag per finding"
+    assert "apgd@eps4of255 0.800 is above pgd@eps4of255 0.400" in flags["apgd-weaker-than-pgd"]
+    assert "do not overlap" in flags["apgd-weaker-than-pgd"]
+    assert flags_of([pgd, white("apgd@eps4of255", 0.40, E4, 50)]) == {}, "identical numbers"
+    assert flags_of([pgd, white("apgd@eps4of255", 0.55, E4, 50)]) == {}, "within the intervals"
+    assert flags_of([pgd, white("apgd@eps4of255", 0.20, E4, 50)]) == {}, "APGD stronger: as it should be"
+    other = white("apgd@eps8of255", 0.80, E8, 50)
+    assert flags_of([pgd, other]) == {}, "another budget is no reference"
+    assert flags_of([white("pgdl2@eps0p5", 0.40, 0.5, 10, norm="l2"), white("apgd@eps0p5", 0.8, 0.5)]) == {}
+
+
+def write_linf(results_dir: Path, attack: str, eps: float, steps: int | None, **scores: Any) -> Path:
+    """A white-box L-inf result of detector ``s`` from given ``labels``, ``clean``, ``adv`` scores."""
+    config = {"attack_config": {"steps": steps}} if steps else {}
+    return write_scores(results_dir, "s", "synthetic", attack, "eps", eps, "linf", True, **config, **scores)
+
+
+def test_apgd_weaker_than_pgd_uses_the_paired_bootstrap_of_the_records(tmp_path: Path) -> None:
+    labels, z, sign = _simulated()
+    write_linf(tmp_path, "pgd", E4, 10, labels=labels, clean=_sig(z), adv=_sig(z - 1.4 * sign))
+    write_linf(tmp_path, "apgd", E4, 50, labels=labels, clean=_sig(z), adv=_sig(z - 0.9 * sign))
+    results = load_results(tmp_path)
+    m = {r["attack"]: r["metrics"] for r in results}
+    assert m["apgd"]["auroc_adv_ci"][0] < m["pgd"]["auroc_adv_ci"][1], "the two intervals overlap"
+    flags = flags_of(results, load_records(results))
+    assert list(flags) == ["apgd-weaker-than-pgd"] and "paired 95% interval" in flags["apgd-weaker-than-pgd"]
+    assert flags_of(results) == {}, "without records: the intervals overlap, no flag"
+    # the same scores (APGD delivering exactly what PGD did) never raise it
+    write_linf(tmp_path, "apgd", E4, 50, labels=labels, clean=_sig(z), adv=_sig(z - 1.4 * sign))
+    results = load_results(tmp_path)
+    assert flags_of(results, load_records(results)) == {}
+
+
+def test_attack_helps_detector_is_flagged_for_white_box_attacks_beyond_the_interval() -> None:
+    flags = flags_of([white("pgd@eps4of255", 0.99, E4, 10, clean=0.70)])
+    assert list(flags) == ["attack-helps-detector"]
+    assert "pgd@eps4of255 0.990 is above clean 0.700" in flags["attack-helps-detector"]
+    assert flags_of([white("pgd@eps4of255", 0.90, E4, 10, clean=0.90)]) == {}, "identical numbers"
+    assert flags_of([white("pgd@eps4of255", 0.78, E4, 10, clean=0.70)]) == {}, "within the intervals"
+    bb = hand_result("s", "square@eps4of255", 0.99, clean=0.7, norm="linf", budget=E4, black_box=True)
+    jpeg = hand_result("s", "jpeg@quality90", 0.99, clean=0.7)
+    assert flags_of([bb, jpeg]) == {}, "only white-box attacks"
+    # the runner's paired clean-minus-attacked interval decides when the result has one
+    paired = white("pgd@eps4of255", 0.99, E4, 10, clean=0.70)
+    paired["metrics"]["auroc_drop_ci"] = [-0.35, 0.01]
+    assert flags_of([paired]) == {}
+    paired["metrics"]["auroc_drop_ci"] = [-0.35, -0.05]
+    assert (
+        "paired 95% interval of the difference [+0.050, +0.350]"
+        in flags_of([paired])["attack-helps-detector"]
+    )
+
+
+def test_attack_helps_detector_from_the_records_when_no_drop_interval(tmp_path: Path) -> None:
+    labels, z, sign = _simulated(separation=0.3)  # a weak detector, so that there is room above it
+    path = write_linf(tmp_path, "fgsm", E4, None, labels=labels, clean=_sig(z), adv=_sig(z + 1.5 * sign))
+    result = json.loads(path.read_text())
+    del result["metrics"]["auroc_drop_ci"]
+    path.write_text(json.dumps(result))
+    results = load_results(tmp_path)
+    flags = flags_of(results, load_records(results))
+    assert list(flags) == ["attack-helps-detector"] and "paired" in flags["attack-helps-detector"]
+
+
+def test_more_steps_weaker_is_flagged_at_the_same_norm_and_budget() -> None:
+    fgsm = white("fgsm@eps4of255", 0.30, E4)  # no attack_config: FGSM counts one step
+    flags = flags_of([fgsm, white("mifgsm@eps4of255", 0.80, E4, 10)])
+    assert list(flags) == ["more-steps-weaker"]
+    assert (
+        "mifgsm@eps4of255 0.800 is above fgsm@eps4of255 0.300 (10 steps vs 1)" in flags["more-steps-weaker"]
+    )
+    assert flags_of([fgsm, white("mifgsm@eps4of255", 0.30, E4, 10)]) == {}, "identical numbers"
+    assert flags_of([fgsm, white("mifgsm@eps4of255", 0.45, E4, 10)]) == {}, "within the intervals"
+    assert flags_of([fgsm, white("mifgsm@eps4of255", 0.10, E4, 10)]) == {}, "more steps, stronger"
+    assert flags_of([fgsm, white("mifgsm@eps8of255", 0.80, E8, 10)]) == {}, "another budget"
+    assert flags_of([white("pgd@eps4of255", 0.3, E4, 10), white("mifgsm@eps4of255", 0.8, E4, 10)]) == {}, (
+        "the same number of steps"
+    )
+    assert flags_of([white("cw@eps4of255", 0.8, E4), fgsm]) == {}, "unknown steps are not compared"
+
+
+def test_non_monotone_budget_is_flagged_for_the_same_attack() -> None:
+    flags = flags_of([white("pgd@eps2of255", 0.30, E2, 10), white("pgd@eps8of255", 0.80, E8, 10)])
+    assert list(flags) == ["non-monotone-budget"]
+    assert "pgd@eps8of255 0.800 (larger budget) is above pgd@eps2of255 0.300" in flags["non-monotone-budget"]
+    square = [
+        hand_result("s", f"square@eps{k}of255", adv, norm="linf", budget=k / 255, black_box=True)
+        for k, adv in ((2, 0.3), (8, 0.8))
+    ]
+    assert list(flags_of(square)) == ["non-monotone-budget"], "black-box attacks too"
+    ok = [white("pgd@eps2of255", 0.80, E2, 10), white("pgd@eps8of255", 0.30, E8, 10)]
+    assert flags_of(ok) == {}, "larger budget, stronger"
+    assert flags_of([white("pgd@eps2of255", 0.5, E2, 10), white("pgd@eps8of255", 0.5, E8, 10)]) == {}
+    assert flags_of([white("pgd@eps2of255", 0.5, E2, 10), white("pgd@eps8of255", 0.6, E8, 10)]) == {}
+    assert flags_of([white("pgd@eps2of255", 0.3, E2, 10), white("pgd@eps8of255", 0.8, E8, 5)]) == {}, (
+        "other steps: not the same attack"
+    )
+    jpeg = [hand_result("s", f"jpeg@quality{q}", adv) for q, adv in ((90, 0.3), (30, 0.8))]
+    assert flags_of(jpeg) == {}, "no norm budget"
+
+
+def test_unperturbed_samples_and_zero_gradients_are_flagged_when_reported() -> None:
+    pgd = white("pgd@eps1of255", 0.5, 1 / 255, 10, quantized=True)
+    pgd["metrics"].update(n_attacked=12, n_unperturbed=3, unperturbed_fraction=0.25, zero_grad_fraction=0.5)
+    flags = flags_of([pgd])
+    assert list(flags) == ["unperturbed-samples", "zero-gradients"]
+    assert (
+        "pgd@eps1of255: 25.0% of the attacked samples (3/12) were delivered exactly unchanged"
+        in flags["unperturbed-samples"]
+    )
+    assert "rounded to 8 bits" in flags["unperturbed-samples"]
+    assert "pgd@eps1of255: 50.0% of the attacked samples had an input gradient" in flags["zero-gradients"]
+    for value in (0.0, None):
+        clean = white("pgd@eps1of255", 0.5, 1 / 255, 10)
+        clean["metrics"].update(unperturbed_fraction=value, zero_grad_fraction=value)
+        assert flags_of([clean]) == {}
+    assert flags_of([white("pgd@eps1of255", 0.5, 1 / 255, 10)]) == {}, "results without the keys"
+    jpeg = hand_result("s", "jpeg@quality90", 0.8)
+    jpeg["metrics"].update(unperturbed_fraction=0.5, zero_grad_fraction=None)
+    assert flags_of([jpeg]) == {}, "only gradient attacks"
+
+
+def test_sanity_flags_are_shown_with_their_help(tmp_path: Path) -> None:
+    results = [white("pgd@eps4of255", 0.40, E4, 10), white("apgd@eps4of255", 0.80, E4, 50)]
+    columns, rows = leaderboard_rows(results, standard=[])
+    html, md, text = render_html(columns, rows), render_markdown(columns, rows), render_csv(columns, rows)
+    assert '<span class="flag apgd-weaker-than-pgd" title="apgd@eps4of255 0.800 is above' in html
+    assert "apgd-weaker-than-pgd: apgd@eps4of255 0.800 is above" in md and "apgd-weaker-than-pgd: " in text
+    for code in (
+        "gradient-masking",
+        "apgd-weaker-than-pgd",
+        "attack-helps-detector",
+        "more-steps-weaker",
+        "non-monotone-budget",
+        "unperturbed-samples",
+        "zero-gradients",
+    ):
+        assert f'<dt><span class="flag {code}">{code}</span></dt>' in html
+    assert html.count("beyond the interval: the paired 95% bootstrap interval") == 4
+
+
 def test_entry_json_is_not_a_result_and_an_entry_without_results_still_shows(tmp_path: Path) -> None:
     write_entry(tmp_path, "pending", "synthetic", [{"code": "review", "message": "awaiting review"}], {})
     assert load_results(tmp_path) == []
@@ -345,7 +562,7 @@ def test_ci_formatting() -> None:
     results[0]["metrics"]["auroc_clean_ci"] = [None, None]  # undefined interval (JSON null)
     columns, rows = leaderboard_rows(results, standard=["pgd@eps4of255"])
     md = render_markdown(columns, rows)
-    assert "| 1 | a | synthetic | 0.900 | 0.500 [0.40, 0.60] | pgd@eps4of255 | 0.400 |" in md
+    assert "| 1 | a | synthetic | 0.900 | 0.500 [0.40, 0.60] | pgd@eps4of255 | n/a | 0.400 |" in md
     line = list(csv.DictReader(io.StringIO(render_csv(columns, rows))))[0]
     assert line["auroc_clean"] == "0.9000" and line["auroc_clean_lo"] == "" and line["auroc_clean_hi"] == ""
     assert (line["pgd@eps4of255"], line["pgd@eps4of255_lo"], line["pgd@eps4of255_hi"]) == (
@@ -371,6 +588,79 @@ def test_worst_case_and_mean_drop_intervals_come_from_the_per_video_records(tmp_
     results = load_results(tmp_path)
     _, [row] = leaderboard_rows(results, standard=STANDARD_KEYS, records=load_records(results))
     assert row["mean_drop_ci"] is None and row["worst_ci"] == row["ci"][row["worst_member"]]
+
+
+def test_ensemble_is_the_per_video_worst_case_over_the_white_box_members(tmp_path: Path) -> None:
+    from harness import metrics
+
+    write_suite(tmp_path, "xception", robustness=0.5)
+    write_result(tmp_path, "xception", "synthetic", "cw", "eps", 0.5, "l2", True, robustness=0.0)
+    results = load_results(tmp_path)
+    records = load_records(results)
+    _, [row] = leaderboard_rows(results, standard=STANDARD_KEYS, records=records)
+    white = [k for (_, _, _, _, grad, bb), k in zip(STANDARD, STANDARD_KEYS, strict=True) if grad and not bb]
+    assert row["ensemble_members"] == white, "white-box standard members only: not square, jpeg, or cw"
+    members = [records[str(row["results"][c]["_path"])] for c in white]
+    advs = np.stack([m.adv for m in members])
+    labels = members[0].labels
+    worst = np.where(labels == 1, advs.min(axis=0), advs.max(axis=0))
+    assert row["ensemble"] == pytest.approx(metrics.auroc(labels, worst))
+    for c, m in zip(white, members, strict=True):  # by construction, below every member
+        assert row["ensemble"] <= row[c] + 1e-12 and row["ensemble"] <= metrics.auroc(labels, m.adv) + 1e-12
+    assert row["ensemble"] < min(row[c] for c in white), "members fool different videos"
+    lo, hi = row["ensemble_ci"]
+    assert lo <= row["ensemble"] <= hi and hi - lo < 0.5
+
+
+def test_ensemble_counts_each_video_at_its_worst_and_needs_every_members_records(tmp_path: Path) -> None:
+    n = 40
+    labels = np.arange(n) % 2
+    clean = np.where(labels == 1, 0.9, 0.1) + np.arange(n) * 1e-4
+    fool_fakes = np.where((labels == 1) & (np.arange(n) < n // 2), 0.05, clean)  # half the fakes
+    fool_reals = np.where((labels == 0) & (np.arange(n) < n // 2), 0.95, clean)  # half the reals
+    common = dict(labels=labels, clean=clean)
+    write_scores(tmp_path, "d", "synthetic", "pgd", "eps", E4, "linf", True, adv=fool_fakes, **common)
+    write_scores(tmp_path, "d", "synthetic", "fgsm", "eps", E4, "linf", True, adv=fool_reals, **common)
+    write_scores(
+        tmp_path, "d", "synthetic", "square", "eps", E4, "linf", False, True, adv=1 - clean, **common
+    )
+    write_scores(tmp_path, "d", "synthetic", "jpeg", "quality", 50, adv=1 - clean, **common)
+    std = ["fgsm@eps4of255", "pgd@eps4of255", "square@eps4of255", "jpeg@quality50"]
+    results = load_results(tmp_path)
+    columns, [row] = leaderboard_rows(results, standard=std, records=load_records(results))
+    assert row["pgd@eps4of255"] == pytest.approx(0.5) and row["fgsm@eps4of255"] == pytest.approx(0.5)
+    assert row["ensemble_members"] == ["fgsm@eps4of255", "pgd@eps4of255"]
+    assert row["ensemble"] == pytest.approx(0.25), "a fooled fake or a fooled real spoils every pair it is in"
+    assert row["worst"] == pytest.approx(0.0) and row["worst_member"] == "square@eps4of255"
+    lo, hi = row["ensemble_ci"]
+    line = next(csv.DictReader(io.StringIO(render_csv(columns, [row]))))
+    assert (line["ensemble"], line["ensemble_lo"], line["ensemble_hi"]) == (
+        "0.2500",
+        f"{lo:.4f}",
+        f"{hi:.4f}",
+    )
+    assert f"| square@eps4of255 | 0.250 [{lo:.2f}, {hi:.2f}] |" in render_markdown(columns, [row])
+    html = render_html(columns, [row])
+    assert '<th scope="col" data-type="num" class="num" title="AutoAttack&#x27;s per-video worst case' in html
+    assert (
+        'title="per-video worst case over fgsm@eps4of255, pgd@eps4of255" class="num" data-v="0.250000"'
+        in html
+    )
+    # one white-box member without records: no ensemble rather than a too kind one
+    next(tmp_path.rglob("fgsm-eps4of255.videos.csv")).unlink()
+    results = load_results(tmp_path)
+    columns, [row] = leaderboard_rows(results, standard=std, records=load_records(results))
+    assert math.isnan(row["ensemble"]) and row["ensemble_ci"] is None
+    line = next(csv.DictReader(io.StringIO(render_csv(columns, [row]))))
+    assert line["ensemble"] == line["ensemble_lo"] == line["ensemble_hi"] == ""
+    assert "| square@eps4of255 | n/a |" in render_markdown(columns, [row])
+    assert (
+        'title="needs the per-video records of every white-box member: fgsm@eps4of255, pgd@eps4of255" '
+        in (render_html(columns, [row]))
+    )
+    # a row without white-box members has none either
+    _, [row] = leaderboard_rows([hand_result("j", "jpeg@quality50", 0.6)], standard=std)
+    assert row["ensemble_members"] == [] and math.isnan(row["ensemble"])
 
 
 def test_csv_has_one_line_per_row_with_flags(board: Path) -> None:
@@ -485,7 +775,8 @@ def test_empty_results_give_an_empty_leaderboard(tmp_path: Path) -> None:
     assert "No results yet" in out.markdown and "No results yet" in out.html
     assert out.csv.splitlines() == [
         "detector,dataset,auroc_clean,auroc_clean_lo,auroc_clean_hi,worst_case,worst_case_lo,worst_case_hi,"
-        "worst_case_member,mean_drop,mean_drop_lo,mean_drop_hi,n_videos,checkpoint_sha256,flags"
+        "worst_case_member,ensemble,ensemble_lo,ensemble_hi,mean_drop,mean_drop_lo,mean_drop_hi,n_videos,"
+        "checkpoint_sha256,flags"
     ]
     assert "<tbody>\n</tbody>" in out.html
 

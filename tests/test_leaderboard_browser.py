@@ -113,7 +113,7 @@ def test_page_makes_no_network_request_and_shows_every_entry(
 
 def test_clicking_a_header_sorts_ascending_then_descending(page: tuple[Any, list[str]]) -> None:
     p, _ = page
-    for header in ("clean", "mean drop", "pgd"):  # "pgd": the first PGD column (eps 1/255)
+    for header in ("clean", "ensemble", "mean drop", "pgd"):  # "pgd": the first PGD column (eps 1/255)
         index, _ = _column(p, header)
         th = p.locator("#board thead th").nth(index)
         th.click()
@@ -133,6 +133,21 @@ def test_clicking_a_header_sorts_ascending_then_descending(page: tuple[Any, list
     p.locator("#board thead th").nth(index).click()
     assert _names(p) == sorted(_names(p), reverse=True)
     assert p.locator("#board thead th[aria-sort]").count() == 1
+
+
+def test_ensemble_column_explains_itself_and_lies_below_the_worst_white_box_member(
+    page: tuple[Any, list[str]],
+) -> None:
+    p, _ = page
+    index, ensemble = _column(p, "ensemble")
+    title = p.locator("#board thead th").nth(index).get_attribute("title")
+    assert title.startswith("AutoAttack's per-video worst case over the white-box members")
+    assert all(ensemble), "every row of the board has the records of its white-box members"
+    _, pgd = _column(p, "pgd")  # PGD at 1/255, a white-box member of every row
+    for e, v in zip(_as_floats(ensemble), _as_floats(pgd), strict=True):
+        assert math.isnan(v) or e <= v + 1e-9
+    cell = p.locator("#board tbody tr", has_text="xception").locator("td").nth(index)
+    assert cell.get_attribute("title").startswith("per-video worst case over fgsm@eps1of255, ")
 
 
 def test_figures_load(page: tuple[Any, list[str]], board: tuple[Path, list[str]]) -> None:

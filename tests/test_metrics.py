@@ -126,12 +126,23 @@ def test_threshold_at_fpr_edge_cases():
 
 def test_threshold_balanced_hand():
     labels = [0, 0, 0, 0, 1, 1, 1]
-    # t=.35: TPR 1, FPR 1/4 (J .75); t=.8: TPR 2/3, FPR 0 (J .67)
-    assert m.threshold_balanced(labels, [0.1, 0.2, 0.3, 0.4, 0.35, 0.8, 0.9]) == 0.35
-    # J ties (2/3 at .5 and at .7): the smallest wins
-    assert m.threshold_balanced([0, 0, 0, 1, 1, 1], [0.1, 0.2, 0.6, 0.5, 0.7, 0.9]) == 0.5
+    # cut at .35: TPR 1, FPR 1/4 (J .75); at .8: TPR 2/3, FPR 0 (J .67); placed midway to .3
+    assert m.threshold_balanced(labels, [0.1, 0.2, 0.3, 0.4, 0.35, 0.8, 0.9]) == pytest.approx(0.325)
+    # J ties (2/3 at .5 and at .7): the smallest cut wins, midway to .2
+    assert m.threshold_balanced([0, 0, 0, 1, 1, 1], [0.1, 0.2, 0.6, 0.5, 0.7, 0.9]) == pytest.approx(0.35)
+    # the lowest score is the best cut: nothing below to go halfway to
+    assert m.threshold_balanced([1, 1, 0], [0.1, 0.2, 0.05]) == pytest.approx(0.075)
     with pytest.raises(ValueError, match="both"):
         m.threshold_balanced([0, 0], [0.1, 0.2])
+
+
+def test_threshold_balanced_sits_between_the_classes_of_a_separable_split():
+    """Regression: on a separable validation split the threshold sat on the lowest validation
+    fake, so a test fake a hair below it counted as missed."""
+    y = [0, 0, 0, 1, 1, 1]
+    t = m.threshold_balanced(y, [0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    assert t == pytest.approx(0.5) and 0.3 < t < 0.7
+    assert m.accuracy(y, [0.1, 0.2, 0.3, 0.69, 0.8, 0.9], t) == 1.0
 
 
 def test_rates_at_threshold_hand():
@@ -342,7 +353,7 @@ def test_summarize_values_and_json():
     t_1 = m.threshold_at_fpr(y_val, s_val, 0.01)
     y, clean, _ = _realistic(40, 60, seed=22)
     adv = np.clip(clean - 0.3 * y, 0, 1)
-    out = m.summarize(y, clean, adv, threshold=t_bal, threshold_1fpr=t_1, n_boot=200)
+    out = m.summarize(y, clean, adv, threshold=t_bal, threshold_val_fpr=t_1, n_boot=200)
     assert (out["n_videos"], out["n_real"], out["n_fake"]) == (100, 40, 60)
     assert out["auroc_clean"] == m.auroc(y, clean) and out["auroc_adv"] == m.auroc(y, adv)
     assert out["auroc_drop"] == pytest.approx(out["auroc_clean"] - out["auroc_adv"]) and out["auroc_drop"] > 0
@@ -352,7 +363,7 @@ def test_summarize_values_and_json():
         list(m.auroc_drop_ci(y, clean, adv, n_boot=200).values())[1:]
     )
     assert out["acc_adv"] == m.accuracy(y, adv, t_bal) < out["acc_clean"] == m.accuracy(y, clean, t_bal)
-    assert out["tpr_at_1fpr_clean"] == m.tpr_at(y, clean, t_1)
+    assert out["tpr_at_val_fpr_clean"] == m.tpr_at(y, clean, t_1)
     assert out["eer_clean"] == m.eer(y, clean)
     assert out["asr_fake"] == m.attack_success_rate(y, clean, adv, t_bal)["fake"] > 0
     for key, value in out.items():
@@ -362,7 +373,21 @@ def test_summarize_values_and_json():
         assert ok and not isinstance(value, (bool, np.generic)), key
     assert json.loads(json.dumps(out))["n_fake"] == 60
     no_t1 = m.summarize(y, clean, adv, threshold=t_bal, n_boot=20)
-    assert math.isnan(no_t1["tpr_at_1fpr_clean"]) and math.isnan(no_t1["threshold_1fpr"])
+    assert math.isnan(no_t1["tpr_at_val_fpr_clean"]) and math.isnan(no_t1["threshold_val_fpr"])
+
+
+def test_attack_success_counts_only_the_attacked_videos():
+    """Regression: with target=fake the untouched reals diluted the attack success rate."""
+    y = np.array([0, 0, 0, 0, 1, 1])
+    clean = np.array([0.1, 0.2, 0.1, 0.2, 0.9, 0.8])
+    adv = np.array([0.1, 0.2, 0.1, 0.2, 0.1, 0.8])  # one of two fakes evades; reals not attacked
+    out = m.summarize(y, clean, adv, threshold=0.5, attacked=y == 1, n_boot=20)
+    assert out["asr_all"] == out["asr_fake"] == 0.5 and out["asr_n_all_correct"] == 2
+    assert math.isnan(out["asr_real"]) and out["n_videos_attacked"] == 2
+    diluted = m.summarize(y, clean, adv, threshold=0.5, n_boot=20)
+    assert diluted["asr_all"] == pytest.approx(1 / 6)  # what "attacked = everything" would say
+    with pytest.raises(ValueError, match="one entry per video"):
+        m.summarize(y, clean, adv, threshold=0.5, attacked=[True], n_boot=20)
 
 
 def test_import_is_light():

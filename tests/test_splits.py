@@ -9,11 +9,23 @@ from pathlib import Path
 import pytest
 
 from harness.datasets._base import DatasetError, DatasetIndex, VideoRecord
-from harness.datasets._splits import Manifest, ManifestRow, check_disjoint, make_manifest
+from harness.datasets._splits import (
+    GROUPING,
+    Manifest,
+    ManifestRow,
+    check_disjoint,
+    make_manifest,
+    merged_groups,
+)
 
 
-def celeb_like(n_ids: int = 12, reals: int = 3, test_ids: tuple[int, ...] = ()) -> DatasetIndex:
-    """Identity-grouped reals, fakes made from them with donors, a few identity-less videos."""
+def celeb_like(
+    n_ids: int = 12, reals: int = 3, test_ids: tuple[int, ...] = (), pairs: bool = False
+) -> DatasetIndex:
+    """Identity-grouped reals, fakes made from them with donors, a few identity-less videos.
+
+    Donors: the next identity (a ring: every identity is linked to every other) or, with ``pairs``,
+    the partner in pairs (0, 1), (2, 3), ... (``n_ids / 2`` leakage groups, as in FF++)."""
     videos = []
     for t in range(n_ids):
         for k in range(reals):
@@ -28,7 +40,7 @@ def celeb_like(n_ids: int = 12, reals: int = 3, test_ids: tuple[int, ...] = ()) 
                     official_split=split,
                 )
             )
-            s = (t + 1) % n_ids
+            s = t ^ 1 if pairs else (t + 1) % n_ids
             videos.append(
                 VideoRecord(
                     f"fake/id{t}_id{s}_{k}",
@@ -58,7 +70,7 @@ def assert_leak_free(manifest: Manifest) -> None:
 
 
 def test_random_split_is_group_disjoint_and_fills_every_split() -> None:
-    manifest = make_manifest(celeb_like(), "random", seed=0)
+    manifest = make_manifest(celeb_like(pairs=True), "random", seed=0)
     assert_leak_free(manifest)
     counts = manifest.counts()
     for split in ("train", "val", "test"):
@@ -67,9 +79,9 @@ def test_random_split_is_group_disjoint_and_fills_every_split() -> None:
 
 
 def test_same_seed_same_manifest_and_hash_other_seed_differs() -> None:
-    a, b = make_manifest(celeb_like(), seed=1), make_manifest(celeb_like(), seed=1)
+    a, b = make_manifest(celeb_like(pairs=True), seed=1), make_manifest(celeb_like(pairs=True), seed=1)
     assert a.hash == b.hash and a.rows == b.rows
-    assert make_manifest(celeb_like(), seed=2).hash != a.hash
+    assert make_manifest(celeb_like(pairs=True), seed=2).hash != a.hash
 
 
 def test_fakes_follow_their_original_even_if_the_adapter_grouped_them_apart() -> None:
@@ -122,7 +134,7 @@ def test_check_disjoint_catches_planted_leaks() -> None:
 
 
 def test_manifest_round_trip_and_tamper_detection(tmp_path: Path) -> None:
-    m = make_manifest(celeb_like(), seed=0)
+    m = make_manifest(celeb_like(pairs=True), seed=0)
     path = m.save(tmp_path / "m.json")
     assert Manifest.load(path) == m
     data = json.loads(path.read_text())
@@ -148,3 +160,63 @@ def test_official_protocol_unmarked_videos_follow_their_groups_official_split() 
         m = make_manifest(DatasetIndex("unit", Path("/d"), videos), "official", seed=seed)
         rows = {r.video_id: r.split for r in m.rows}
         assert all(rows[f"f{i}"] == rows[f"r{i}"] for i in range(6))
+
+
+def test_merged_groups_follow_chains_of_shared_identities() -> None:
+    videos = [
+        VideoRecord("ab", "ab.mp4", 1, "gA", target_id="A", source_id="B"),  # A-B
+        VideoRecord("bc", "bc.mp4", 1, "gB", target_id="B", source_id="C"),  # B-C
+        VideoRecord("c", "c.mp4", 0, "gC", identities=("C",)),
+        VideoRecord("d", "d.mp4", 0, "gD", identities=("D",)),
+        VideoRecord("named-A", "x.mp4", 0, "A"),  # a group named "A" is not identity A
+    ]
+    assert videos[0].identities == ("A", "B")  # target and donor are always identities
+    merged = merged_groups(videos)
+    assert merged["ab"] == merged["bc"] == merged["c"] == "gA"  # A-B, B-C: A, B, C are one group
+    assert (merged["d"], merged["named-A"]) == ("gD", "A")
+    assert len(set(merged_groups(videos, by_identity=False).values())) == 5
+
+
+def test_random_protocol_puts_each_identity_target_or_donor_on_one_side() -> None:
+    index = celeb_like(pairs=True)
+    for seed in range(10):
+        m = make_manifest(index, "random", seed=seed)
+        sides: dict[str, set[str]] = defaultdict(set)
+        for r in m.rows:
+            for identity in (r.target_id, r.source_id):
+                if identity:
+                    sides[identity].add(r.split)
+        assert all(len(s) == 1 for s in sides.values()), (seed, sides)
+
+
+def test_check_disjoint_catches_an_identity_in_two_splits() -> None:
+    rows = (
+        ManifestRow("a", "a.mp4", 0, "train", "g1", identities=("B",)),
+        ManifestRow("b", "b.mp4", 1, "test", "g2", identities=("A", "B")),
+    )
+    with pytest.raises(DatasetError, match="identity 'B'"):
+        check_disjoint(Manifest("u", "/", "random", 0, (0.7, 0.15, 0.15), rows))
+
+
+def test_manifest_records_its_grouping_rule_in_content_and_hash(tmp_path: Path) -> None:
+    m = make_manifest(celeb_like(pairs=True), seed=0)
+    data = m.to_dict()
+    assert data["grouping"] == GROUPING["random"] and data["manifest_version"] == 2
+    assert data["rows"][0]["identities"]
+    path = m.save(tmp_path / "m.json")
+    assert Manifest.load(path).rows == m.rows
+    data["grouping"], data["manifest_version"] = "original only", 1
+    path.write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match="manifest version 1"):
+        Manifest.load(path)
+
+
+def test_official_lists_that_share_an_identity_are_kept_and_warned_about() -> None:
+    videos = [
+        VideoRecord("t", "t.mp4", 0, "t", target_id="T", official_split="test"),
+        VideoRecord("r", "r.mp4", 0, "r", target_id="R", official_split="train"),
+        VideoRecord("f", "f.mp4", 1, "f", target_id="X", source_id="R", official_split="val"),
+    ]
+    with pytest.warns(UserWarning, match="share 1 identities.*'R' in train and val"):
+        m = make_manifest(DatasetIndex("unit", Path("/d"), videos), "official")
+    assert {r.video_id: r.split for r in m.rows} == {"t": "test", "r": "train", "f": "val"}

@@ -41,7 +41,8 @@ def colour_shift() -> Tensor:
 
 
 def faces(n: int, seed: int = 0, size: int = SIZE) -> tuple[Tensor, Tensor]:
-    """``n`` images ``(n, 3, size, size)`` in [0,1] and labels (alternating 0 real / 1 fake)."""
+    """``n`` 8-bit images ``(n, 3, size, size)`` in [0,1] (values ``k/255``, as decoded crops
+    are) and labels (alternating 0 real / 1 fake)."""
     gen = torch.Generator().manual_seed(seed)
     base = torch.rand(n, 1, 4, 4, generator=gen) * 0.6 + 0.2  # grey, smooth
     x = F.interpolate(base, size=(size, size), mode="bilinear", align_corners=False).expand(n, 3, size, size)
@@ -51,7 +52,7 @@ def faces(n: int, seed: int = 0, size: int = SIZE) -> tuple[Tensor, Tensor]:
     colour = (i % 4 == 1).float().view(-1, 1, 1, 1)
     checker = (i % 4 == 3).float().view(-1, 1, 1, 1)
     x = x + colour * colour_shift() + checker * CHECKER * checkerboard(size)
-    return x.clamp(0, 1), y
+    return x.clamp(0, 1).mul(255).round().div(255), y
 
 
 class _TinyNet(nn.Module):
