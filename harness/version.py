@@ -17,7 +17,12 @@ def package_version() -> str:
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """``"<version>+g<commit>[.dirty]"`` when run from a git checkout, else the package version."""
+    """``"<version>+g<commit>[.dirty]"`` when run from a git checkout, else the package version.
+
+    ``.dirty`` means uncommitted changes to the code and configs: the harness's own outputs
+    (``results/``, ``leaderboards/``) are data, and a run that rewrites them does not make the
+    next run's code version dirty.
+    """
     version = package_version()
     root = Path(__file__).resolve().parent.parent
     if not (root / ".git").exists():
@@ -31,7 +36,18 @@ def code_version() -> str:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "-C",
+                str(root),
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)results",
+                ":(exclude)leaderboards",
+            ],
             capture_output=True,
             text=True,
             timeout=5,
