@@ -59,7 +59,8 @@ class FaceConfig:
             raise ValueError(f"invalid face settings: {self}")
 
     def key(self) -> str:
-        payload = json.dumps({"v": FACES_VERSION, **asdict(self)}, sort_keys=True)
+        extra = {"grow": "area"} if self.detector == "none" else {}  # see square_crop(replicate=)
+        payload = json.dumps({"v": FACES_VERSION, **asdict(self), **extra}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -99,7 +100,13 @@ def sample_indices(frame_count: int, num_frames: int) -> list[int]:
 def read_frames(
     path: Path, num_frames: int, decoder: str = "pyav"
 ) -> tuple[list[int], list[np.ndarray], int]:
-    """Decode ``num_frames`` evenly spaced RGB frames; returns (indices, frames, frame_count)."""
+    """Decode ``num_frames`` evenly spaced RGB frames; returns (indices, frames, frame_count).
+
+    ``path`` is a video file, an image (one frame) or a folder of images (an image sequence: the
+    frames of one video in file-name order).
+    """
+    if path.is_dir():
+        return _read_image_sequence(path, num_frames)
     if not path.is_file():
         raise FileNotFoundError(f"file not found: {path}")
     if path.stat().st_size == 0:
@@ -109,6 +116,29 @@ def read_frames(
     if decoder == "opencv":
         return _read_opencv(path, num_frames)
     return _read_pyav(path, num_frames)
+
+
+def image_sequence(folder: Path) -> list[Path]:
+    """The frames of an image-sequence folder: its image files in name order (hidden ones skipped)."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith(".")
+    )
+
+
+def _read_image_sequence(folder: Path, num_frames: int) -> tuple[list[int], list[np.ndarray], int]:
+    files = image_sequence(folder)
+    if not files:
+        raise MediaError("folder holds no image frames")
+    indices = sample_indices(len(files), num_frames)
+    frames = []
+    for i in indices:
+        try:
+            frames.append(_read_image(files[i]))
+        except MediaError as exc:
+            raise MediaError(f"{files[i].name}: {exc}") from exc
+    return indices, frames, len(files)
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -251,8 +281,16 @@ class FaceDetector:
         return out
 
 
-def square_crop(frame: np.ndarray, box: Sequence[float], margin: float, size: int) -> np.ndarray:
-    """Square crop around ``box`` enlarged by ``margin`` per side, zero-padded at the borders."""
+def square_crop(
+    frame: np.ndarray, box: Sequence[float], margin: float, size: int, replicate: bool = False
+) -> np.ndarray:
+    """Square crop around ``box`` enlarged by ``margin`` per side, zero-padded at the borders.
+
+    Shrinking uses area averaging; growing is bilinear, or with ``replicate`` area interpolation,
+    which replicates pixels at integer factors, so that shrinking back to the original size gives
+    the original pixels exactly (for frames that already are face crops, ``detector="none"``:
+    a saved adversarial crop is re-scored as it was saved).
+    """
     import cv2
 
     x1, y1, x2, y2 = box
@@ -266,7 +304,7 @@ def square_crop(frame: np.ndarray, box: Sequence[float], margin: float, size: in
         frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
         left, top = left + pad, top + pad
     crop = frame[top : top + side_i, left : left + side_i]
-    interp = cv2.INTER_AREA if side_i > size else cv2.INTER_LINEAR
+    interp = cv2.INTER_AREA if side_i > size or replicate else cv2.INTER_LINEAR
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
@@ -349,6 +387,14 @@ class FaceCache:
 def _source_stamp(path: Path) -> dict[str, Any]:
     try:
         st = path.stat()
+        if path.is_dir():  # an image sequence: every frame's name, size and time
+            files = [(f.name, f.stat()) for f in image_sequence(path)]
+            listing = json.dumps([[n, s.st_size, s.st_mtime_ns] for n, s in files]).encode()
+            return {
+                "path": str(path.absolute()),
+                "frames": len(files),
+                "sha256": hashlib.sha256(listing).hexdigest(),
+            }
     except OSError:
         return {"path": str(path.absolute()), "missing": True}
     return {"path": str(path.absolute()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
@@ -372,7 +418,9 @@ def extract_track(record: VideoRecord, source: Path, config: FaceConfig, detecto
             continue
         # detector "none": the frame already is the face crop, so no margin is added around it.
         margin = 0.0 if config.detector == "none" else config.margin
-        crops.append(square_crop(frame, hit[0], margin, config.crop_size))
+        crops.append(
+            square_crop(frame, hit[0], margin, config.crop_size, replicate=config.detector == "none")
+        )
         kept.append(i)
         boxes.append([round(v, 2) for v in hit[0]])
         scores.append(round(hit[1], 4))

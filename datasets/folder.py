@@ -1,9 +1,16 @@
-"""Any collection of your own: a root with a real and a fake folder of videos or images.
+"""Any collection of your own: a root with a real and a fake folder of videos, images or frames.
 
 Class folders are matched case-insensitively: real = ``real``, ``reals``, ``original``,
-``originals``; fake = ``fake``, ``fakes``, ``df``, ``deepfake``, ``deepfakes``. Files are found
-recursively; each is its own leakage group with no known identities (the folder says nothing about
-who is in a video, so only the random protocol is offered).
+``originals``; fake = ``fake``, ``fakes``, ``df``, ``deepfake``, ``deepfakes``. Below a class
+folder, found recursively:
+
+* a video file is one video;
+* an image directly in the class folder is one still (a one-frame video);
+* a sub-folder holding images is one video: its images are the frames, in file-name order
+  (what ``harness run --save-adversarial`` writes, and a common way to ship extracted frames).
+
+Each is its own leakage group with no known identities (the folder says nothing about who is in
+a video, so only the random protocol is offered).
 """
 
 from __future__ import annotations
@@ -43,20 +50,30 @@ class Folder(DatasetAdapter):
         records: dict[str, VideoRecord] = {}
         skipped: list[Skipped] = []
         for label, folder in classes:
+            sequences = {
+                f.parent
+                for f in folder.rglob("*")
+                if f.suffix.lower() in IMAGE_SUFFIXES and f.parent != folder
+            }
             for f in sorted(folder.rglob("*")):
                 suffix = f.suffix.lower()
-                if suffix not in VIDEO_SUFFIXES + IMAGE_SUFFIXES or not f.is_file():
-                    continue
+                if f in sequences and f.is_dir():
+                    media = "video"  # an image sequence: decoded frame by frame
+                elif suffix in VIDEO_SUFFIXES and f.is_file():
+                    media = "video"
+                elif suffix in IMAGE_SUFFIXES and f.is_file() and f.parent == folder:
+                    media = "image"
+                else:
+                    continue  # other files, and images that are frames of a sequence
                 path = rel(f, self.root)
                 if any(part.startswith(".") for part in Path(path).parts):
                     continue
-                video_id = strip_suffix(path)
+                video_id = strip_suffix(path) if f.is_file() else path
                 if video_id in records:
                     skipped.append(
                         Skipped(video_id, path, f"same id as {records[video_id].path}; rename one")
                     )
                     continue
-                media = "video" if suffix in VIDEO_SUFFIXES else "image"
                 records[video_id] = VideoRecord(video_id, path, label, group=video_id, media=media)
         return DatasetIndex(
             dataset=self.name,

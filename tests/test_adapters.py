@@ -651,11 +651,32 @@ def test_folder_records(tmp_path: Path, media: Media) -> None:
         "Real/r1": ("Real/r1.mp4", REAL, "video", "Real/r1"),
         "Real/r2": ("Real/r2.mp4", REAL, "video", "Real/r2"),
         "Real/r4": ("Real/r4.mp4", REAL, "video", "Real/r4"),
-        "Real/stills/r3": ("Real/stills/r3.png", REAL, "image", "Real/stills/r3"),
+        "Real/stills": ("Real/stills", REAL, "video", "Real/stills"),  # a folder of frames: one video
         "fakes/f3": ("fakes/f3.mp4", FAKE, "video", "fakes/f3"),
         "fakes/f4": ("fakes/f4.mp4", FAKE, "video", "fakes/f4"),
     }
     assert DATASETS.get("folder").protocols == ("random",)
+
+
+def test_folder_reads_a_sub_folder_of_frames_as_one_video(tmp_path: Path, media: Media) -> None:
+    """The layout `harness run --save-adversarial` writes: class/<video>/<frame>.png."""
+    import numpy as np
+
+    from harness.datasets._faces import read_frames
+
+    for i in (2, 0, 1):  # written out of order: frames are read in name order
+        media.image(tmp_path / "fake" / "vid__a" / f"{i:06d}.png")
+    media.image(tmp_path / "real" / "b" / "000000.png")
+    media.image(tmp_path / "real" / "still.png")
+    index = index_of("folder", tmp_path)
+    got = {v.video_id: (v.path, v.media) for v in index.videos}
+    assert got == {
+        "fake/vid__a": ("fake/vid__a", "video"),
+        "real/b": ("real/b", "video"),
+        "real/still": ("real/still.png", "image"),
+    }
+    indices, frames, count = read_frames(tmp_path / "fake" / "vid__a", num_frames=8)
+    assert (indices, count) == ([0, 1, 2], 3) and all(isinstance(f, np.ndarray) for f in frames)
 
 
 def test_folder_same_stem_twice_is_skipped_not_duplicated(tmp_path: Path, media: Media) -> None:

@@ -553,16 +553,18 @@ def test_snapshot_keeps_the_perturbation_statistics_of_results() -> None:
 def test_the_committed_baseline_still_loads_and_compares() -> None:
     path = Path(__file__).resolve().parents[1] / "configs" / "baselines" / "cnn-smoke.json"
     baseline = load_baseline(path)
-    current = copy.deepcopy(baseline)
-    for key in current["members"]:
-        current["members"][key]["perturbation"] = _stats(linf=0.0, l2=0.0, unperturbed_fraction=1.0)
-    diffs = compare(baseline, current, baseline["tolerance"])
-    assert all(not d.failed and not d.errored for d in diffs)
-    # Re-recorded with the statistics, the same collapse fails.
-    rerecorded = copy.deepcopy(baseline)
-    for key in rerecorded["members"]:
-        rerecorded["members"][key]["perturbation"] = _stats(unperturbed_fraction=0.0)
-    assert {d.status for d in compare(rerecorded, current, baseline["tolerance"])[1:]} == {COLLAPSED}
+    assert all("perturbation" in m for m in baseline["members"].values()), "recorded with the statistics"
+    diffs = compare(baseline, copy.deepcopy(baseline), baseline["tolerance"])
+    assert all(not d.failed and not d.errored for d in diffs), "a baseline passes against itself"
+    collapsed = copy.deepcopy(baseline)
+    for key in collapsed["members"]:
+        collapsed["members"][key]["perturbation"] = _stats(linf=0.0, l2=0.0, unperturbed_fraction=1.0)
+    assert {d.status for d in compare(baseline, collapsed, baseline["tolerance"])[1:]} == {COLLAPSED}
+    # An older baseline without the statistics still compares (the rule is skipped, not failed).
+    old = copy.deepcopy(baseline)
+    for key in old["members"]:
+        del old["members"][key]["perturbation"]
+    assert all(not d.failed and not d.errored for d in compare(old, collapsed, baseline["tolerance"]))
 
 
 def test_perturbation_thresholds_are_validated() -> None:

@@ -149,3 +149,95 @@ def test_every_detector_has_a_valid_demo_recipe(name: str) -> None:
     config = demo_config(name)
     assert config.detector == name and config.epochs > 0
     create_detector(name, **config.detector_options)  # the options fit the builder
+
+
+def test_saved_adversarial_crops_rescore_to_the_attacked_auroc(
+    tiny: tuple[DataConfig, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--save-adversarial writes the crops exactly as scored; the folder adapter reads each video's
+    sub-folder of frames as one video, so re-scoring them clean gives the attacked numbers."""
+    data, ckpt = tiny
+    saved = tmp_path / "adv"
+    config = build_config(
+        RunConfig,
+        cli={
+            "detector": "cnn",
+            "attack": "pgd",
+            "checkpoint": str(ckpt),
+            "data": vars(data) | {"faces": vars(data.faces)},
+            "split": "all",
+            "results_dir": str(tmp_path / "results"),
+            "leaderboard_dir": str(tmp_path / "lb"),
+            "save_adversarial": str(saved),
+            "n_boot": 50,
+        },
+        sets=["attack_options.eps=4/255", "attack_options.steps=3"],
+    )
+    (first,) = evaluate(config, progress=False)
+    attacked = first.result["metrics"]
+    n_real = len(list((saved / "real").iterdir()))
+    n_fake = len(list((saved / "fake").iterdir()))
+    assert (n_real, n_fake) == (attacked["n_real"], attacked["n_fake"])
+    frames = sorted((saved / "fake").iterdir())[0]
+    assert all(p.suffix == ".png" for p in frames.iterdir())
+    rc = main(
+        [
+            "run",
+            "--detector",
+            "cnn",
+            "--checkpoint",
+            str(ckpt),
+            "--dataset",
+            "folder",
+            "--root",
+            str(saved),
+            "--attack",
+            "fgsm",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--set",
+            "faces.detector=none",
+            "--set",
+            f"results_dir={tmp_path / 'r2'}",
+            "--set",
+            f"leaderboard_dir={tmp_path / 'l2'}",
+            "--set",
+            "n_boot=50",
+            "-q",
+        ]
+    )
+    assert rc == 0, capsys.readouterr().err
+    rescored = json.loads((tmp_path / "r2" / "folder" / "cnn" / "fgsm-eps4of255.json").read_text())["metrics"]
+    assert rescored["n_videos"] == attacked["n_videos"]
+    assert rescored["auroc_clean"] == pytest.approx(attacked["auroc_adv"], abs=0.01)
+    first_scores = {
+        row["video_id"].replace("/", "__"): float(row["adv_score"])
+        for row in csv.DictReader(first.path.with_suffix(".videos.csv").open())
+    }
+    second = csv.DictReader((tmp_path / "r2" / "folder" / "cnn" / "fgsm-eps4of255.videos.csv").open())
+    for row in second:
+        vid = row["video_id"].split("/", 1)[1]  # real/<id> or fake/<id>
+        assert float(row["clean_score"]) == pytest.approx(first_scores[vid], abs=1e-4), vid
+
+
+def test_result_files_hold_no_absolute_paths(tiny: tuple[DataConfig, Path], tmp_path: Path) -> None:
+    data, ckpt = tiny
+    config = build_config(
+        RunConfig,
+        cli={
+            "detector": "cnn",
+            "attack": "fgsm",
+            "checkpoint": str(ckpt),
+            "data": vars(data) | {"faces": vars(data.faces)},
+            "results_dir": str(tmp_path / "results"),
+            "leaderboard_dir": str(tmp_path / "lb"),
+            "n_boot": 20,
+        },
+    )
+    (result,) = evaluate(config, progress=False)
+    text = result.path.read_text()
+    assert str(tmp_path) not in text and '"/' not in text, "no absolute path of this machine"
+    saved = json.loads(text)
+    assert saved["checkpoint"].startswith("$HARNESS_CACHE/") or not saved["checkpoint"].startswith("/")
+    assert saved["quantized"] is True and saved["thresholds"]["n_val_real"] >= 1
+    assert saved["attack_config"]["quantize"] is True
