@@ -64,7 +64,15 @@ def create_attack(name: str, config: str | os.PathLike[str] | None = None, **set
 
 def __getattr__(attr: str) -> Any:
     # Lazy re-exports of the contract types: `import harness.attacks` stays free of torch.
-    if attr in ("Attack", "AttackConfig", "AttackResult", "AttackError", "AttackModel"):
+    if attr in (
+        "Attack",
+        "AttackConfig",
+        "AttackResult",
+        "AttackError",
+        "AttackModel",
+        "project_linf",
+        "project_l2",
+    ):
         from harness.attacks import _base
 
         return getattr(_base, attr)

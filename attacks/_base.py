@@ -267,9 +267,23 @@ class Attack:
             quantized=bool(self.config.quantize),
         )
 
+    def default_alpha(self) -> float | None:
+        """The step size when ``config.alpha`` is unset (``None``): attacks with steps derive it
+        from the budget (PGD ``eps/4``, MI-FGSM ``eps/steps``), so it follows ``eps``."""
+        return None
+
+    @property
+    def alpha(self) -> float | None:
+        """The step size as run: ``config.alpha`` when set, else :meth:`default_alpha`."""
+        alpha = getattr(self.config, "alpha", None)
+        return alpha if alpha is not None else self.default_alpha()
+
     def resolved_config(self) -> dict[str, Any]:
-        """The settings as run: ``config`` with derived defaults filled in (e.g. PGD's ``alpha``)."""
-        return dataclasses.asdict(self.config)
+        """The settings as run: ``config`` with the derived step size filled in."""
+        out = dataclasses.asdict(self.config)
+        if "alpha" in out:
+            out["alpha"] = self.alpha
+        return out
 
     def _check_inputs(self, detector: Detector, x: Tensor, y: Tensor) -> Tensor:
         validate = getattr(detector, "validate_input", None)

@@ -9,7 +9,6 @@ size following the budget, ``alpha = eps / steps`` unless set explicitly, at the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from torch import Tensor
 
@@ -40,14 +39,9 @@ class MIFGSM(Attack):
     norm = "linf"
     uses_gradients = True
 
-    @property
-    def alpha(self) -> float:
-        """The step size: ``alpha`` when set, else ``eps / steps`` (the budget used up exactly)."""
+    def default_alpha(self) -> float:
         c = self.config
-        return c.alpha if c.alpha is not None else c.eps / c.steps
-
-    def resolved_config(self) -> dict[str, Any]:
-        return {**super().resolved_config(), "alpha": self.alpha}
+        return c.eps / c.steps
 
     def run(self, model: AttackModel, x: Tensor, y: Tensor) -> Tensor:
         import torchattacks

@@ -13,7 +13,6 @@ and the step size following the budget, ``alpha = eps/4`` unless set explicitly 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from torch import Tensor
 
@@ -47,14 +46,9 @@ class PGDL2(Attack):
     def randomized(self) -> bool:
         return self.config.random_start
 
-    @property
-    def alpha(self) -> float:
-        """The step size: ``alpha`` when set, else ``eps / 4``."""
+    def default_alpha(self) -> float:
         c = self.config
-        return c.alpha if c.alpha is not None else c.eps / 4
-
-    def resolved_config(self) -> dict[str, Any]:
-        return {**super().resolved_config(), "alpha": self.alpha}
+        return c.eps / 4
 
     def run(self, model: AttackModel, x: Tensor, y: Tensor) -> Tensor:
         import torchattacks

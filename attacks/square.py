@@ -21,9 +21,10 @@ setting), ``p_init = 0.8``, one restart; the standard suite sets a smaller budge
 
 from __future__ import annotations
 
-import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 from torch import Tensor
@@ -46,25 +47,18 @@ class SquareConfig(AttackConfig):
         require(self.n_restarts >= 1, f"n_restarts must be >= 1, got {self.n_restarts}")
 
 
-def _margin(model: AttackModel, x: Tensor, y: Tensor) -> Tensor:
+def margin(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor) -> Tensor:
     """True-class logit minus the other logit (binary detectors): positive = classified correctly."""
-    logits = model(x)
+    logits = model(x).double()
     return logits.gather(1, y[:, None]).squeeze(1) - logits.gather(1, (1 - y)[:, None]).squeeze(1)
 
 
-@functools.cache
-def _schedule() -> type:
+def _p_selection(it: int, n_iter: int, p_init: float) -> float:
+    """The paper's square-size schedule, rescaled to the iteration budget (torchattacks' own)."""
     import torchattacks
 
-    return torchattacks.Square
-
-
-def _p_selection(it: int, n_iter: int, p_init: float) -> float:
-    """The paper's square-size schedule, rescaled to the iteration budget (torchattacks' rule)."""
-    sq = _schedule()
-    probe = sq.__new__(sq)  # only the schedule's three settings are read
-    probe.rescale_schedule, probe.n_queries, probe.p_init = True, n_iter, p_init
-    return float(sq.p_selection(probe, it))
+    settings = SimpleNamespace(rescale_schedule=True, n_queries=n_iter, p_init=p_init)
+    return float(torchattacks.Square.p_selection(settings, it))
 
 
 def square_linf(
@@ -74,10 +68,10 @@ def square_linf(
     n, c, h, w = x.shape
     n_iter = n_queries - 2
     sign = lambda *shape: torch.randint(0, 2, shape, generator=gen, device=x.device).to(x.dtype) * 2 - 1  # noqa: E731
-    best_margin = _margin(model, x, y)
+    best_margin = margin(model, x, y)
     x_best = x.clone()
     init = (x + eps * sign(n, c, 1, w)).clamp(0.0, 1.0)  # vertical stripes
-    m = _margin(model, init, y)
+    m = margin(model, init, y)
     better = m < best_margin
     x_best = torch.where(better.view(-1, 1, 1, 1), init, x_best)
     best_margin = torch.where(better, m, best_margin)
@@ -97,7 +91,7 @@ def square_linf(
         # the square's values: +-eps around x per channel (the paper's update for L-inf)
         target = (x + eps * sign(n, c, 1, 1)).clamp(0.0, 1.0)
         x_new = torch.where(window, target, x_best)
-        m = _margin(model, x_new, y)
+        m = margin(model, x_new, y)
         better = m < best_margin
         x_best = torch.where(better.view(-1, 1, 1, 1), x_new, x_best)
         best_margin = torch.where(better, m, best_margin)

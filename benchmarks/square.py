@@ -19,41 +19,47 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-
-def _margin(det: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        z = det(x).double()
-    return z.gather(1, y[:, None]).squeeze(1) - z.gather(1, (1 - y)[:, None]).squeeze(1)
+from harness.attacks import Attack, AttackConfig, AttackModel, project_linf
+from harness.attacks.square import margin
 
 
-def _art_square(
-    det: Any, x: torch.Tensor, y: torch.Tensor, eps: float, iters: int, seed: int
-) -> tuple[torch.Tensor, int]:
-    """ART's SquareAttack through the harness's ART adapter (same model wrapper, counted queries)."""
-    from art.attacks.evasion import SquareAttack
+@dataclass(frozen=True)
+class _ArtSquareConfig(AttackConfig):
+    eps: float = 4 / 255
+    max_iter: int = 100
 
-    from harness.attacks import _art
-    from harness.attacks._base import AttackModel, _model_state, _seeded
 
-    model = AttackModel(det, None)
-    with _model_state(det), _seeded(seed, x.device), torch.no_grad():
+class _ArtSquare(Attack):
+    """ART's SquareAttack behind the harness's attack contract (same wrapper, counted queries)."""
+
+    name = "art-square"
+    Config = _ArtSquareConfig
+    norm = "linf"
+    black_box = True
+
+    def run(self, model: AttackModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        from art.attacks.evasion import SquareAttack
+
+        from harness.attacks import _art
+
+        c = self.config
         attack = SquareAttack(
             _art.classifier(model, x),
             norm="inf",
-            max_iter=iters,
-            eps=eps,
+            max_iter=c.max_iter,
+            eps=c.eps,
             p_init=0.8,
             nb_restarts=1,
             batch_size=len(x),
             verbose=False,
         )
         adv = _art.from_numpy(attack.generate(_art.to_numpy(x), y=y.cpu().numpy()), x)
-    return adv.clamp(0, 1), model.queries
+        return project_linf(adv, x, c.eps)
 
 
 def main() -> None:
@@ -103,23 +109,25 @@ def main() -> None:
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
             if name == "harness":
-                res = create_attack("square", eps=eps, n_queries=args.queries, quantize=False)(det, x, y)
-                adv, spent = res.x_adv, res.queries
+                attack = create_attack("square", eps=eps, n_queries=args.queries, quantize=False)
             else:
-                adv, spent = _art_square(det, x, y, eps, n_iter, 0)
+                attack = _ArtSquare(eps=eps, max_iter=n_iter, quantize=False)
+            res = attack(det, x, y)
+            adv, spent = res.x_adv, res.queries
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
         sec = float(np.median(times))
         with torch.no_grad():
             p = torch.softmax(det(adv).float(), 1)[:, 1].cpu().numpy()
+            reached = float(margin(det, adv, y).mean())
         rows.append(
             {
                 "impl": name,
                 "seconds": sec,
                 "queries_per_sample": spent / len(x),
                 "ms_per_iteration": 1000 * sec / n_iter,
-                "margin": float(_margin(det, adv, y).mean()),
+                "margin": reached,
                 "auroc": metrics.auroc(y.cpu().numpy(), p),
             }
         )

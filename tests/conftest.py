@@ -19,6 +19,15 @@ def _threads() -> None:
     torch.set_num_threads(2)
 
 
+@pytest.fixture(scope="module")
+def one_thread() -> Any:
+    """One torch thread for a module of tiny-tensor tests (fastest, and robust to a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     """A small cnn trained for 3 epochs on the tiny embedded benchmark, and its data config."""

@@ -7,36 +7,23 @@ Parametrized over the registry: a new attack gets these checks by being register
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tiny import faces, trained_detector
+from tiny import FAST_ATTACKS, faces, trained_detector
 from torch import Tensor, nn
 
 from harness.attacks import ATTACKS, create_attack
 from harness.attacks._base import Attack, AttackConfig, AttackError, AttackModel, quantize_8bit
+from harness.attacks.square import margin
 from harness.detectors import wrap_model
 from harness.detectors._base import Detector
 
 NAMES = ATTACKS.names()
-FAST: dict[str, dict[str, Any]] = {
-    "apgd": {"steps": 10},
-    "cw": {"steps": 20},
-    "square": {"n_queries": 40},
-    "hopskipjump": {"max_iter": 2, "max_eval": 50, "init_eval": 10, "init_size": 20},
-}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+FAST = FAST_ATTACKS
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class _BNDropoutNet(nn.Module):
@@ -201,8 +188,7 @@ def test_step_sizes_follow_the_budget() -> None:
 
 def _margins(det: Detector, x: Tensor, y: Tensor) -> Tensor:
     with torch.no_grad():
-        z = det(x).double()
-    return z.gather(1, y[:, None]).squeeze(1) - z.gather(1, (1 - y)[:, None]).squeeze(1)
+        return margin(det, x, y)
 
 
 def test_square_keeps_pushing_after_the_label_flips_and_spends_its_budget() -> None:

@@ -18,6 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from tiny import (
+    FAST_ATTACKS,
     auroc,
     clips,
     faces,
@@ -36,12 +37,7 @@ from harness.detectors._base import Detector
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAMES = ATTACKS.names()
 
-FAST: dict[str, dict[str, Any]] = {
-    "apgd": {"steps": 10},
-    "cw": {"steps": 30},
-    "square": {"n_queries": 60},
-    "hopskipjump": {"max_iter": 2, "max_eval": 50, "init_eval": 10, "init_size": 20},
-}
+FAST = FAST_ATTACKS
 EFFECTIVE: dict[str, dict[str, Any]] = {
     "square": {"n_queries": 300, "eps": "8/255"},
     # A decision-based attack stops just across the decision boundary; rounding to 8 bits can
@@ -59,12 +55,7 @@ STRONG: dict[str, dict[str, Any]] = {  # perturbations at settings that must cha
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is fastest (and robust to a busy machine)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(name: str, **settings: Any) -> Attack:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -15,6 +17,21 @@ from harness.cli import main
 from harness.config import build_config
 from harness.data import DataConfig, prepare_dataset
 from harness.runner import RunConfig, evaluate, format_table
+
+
+def _run_config(
+    tiny: tuple[DataConfig, Path], tmp_path: Path, sets: Sequence[str] = (), **cli: Any
+) -> RunConfig:
+    """A run of the tiny cnn on the tiny benchmark, writing under ``tmp_path``."""
+    data, ckpt = tiny
+    base = {
+        "detector": "cnn",
+        "checkpoint": str(ckpt),
+        "data": vars(data) | {"faces": vars(data.faces)},
+        "results_dir": str(tmp_path / "results"),
+        "leaderboard_dir": str(tmp_path / "lb"),
+    }
+    return build_config(RunConfig, cli=base | cli, sets=list(sets))
 
 
 def test_checkpoint_carries_training_metadata(tiny: tuple[DataConfig, Path]) -> None:
@@ -27,19 +44,13 @@ def test_checkpoint_carries_training_metadata(tiny: tuple[DataConfig, Path]) -> 
 
 
 def test_run_writes_results_records_and_leaderboards(tiny: tuple[DataConfig, Path], tmp_path: Path) -> None:
-    data, ckpt = tiny
-    config = build_config(
-        RunConfig,
-        cli={
-            "detector": "cnn",
-            "attack": "pgd",
-            "checkpoint": str(ckpt),
-            "data": vars(data) | {"faces": vars(data.faces)},
-            "results_dir": str(tmp_path / "results"),
-            "leaderboard_dir": str(tmp_path / "lb"),
-            "n_boot": 200,
-        },
-        sets=["attack_options.eps=[1/255,8/255]", "attack_options.steps=3"],
+    data, _ = tiny
+    config = _run_config(
+        tiny,
+        tmp_path,
+        ["attack_options.eps=[1/255,8/255]", "attack_options.steps=3"],
+        attack="pgd",
+        n_boot=200,
     )
     results = evaluate(config, progress=False)
     assert [r.result["budget_tag"] for r in results] == ["eps1of255", "eps8of255"]
@@ -156,22 +167,16 @@ def test_saved_adversarial_crops_rescore_to_the_attacked_auroc(
 ) -> None:
     """--save-adversarial writes the crops exactly as scored; the folder adapter reads each video's
     sub-folder of frames as one video, so re-scoring them clean gives the attacked numbers."""
-    data, ckpt = tiny
+    _, ckpt = tiny
     saved = tmp_path / "adv"
-    config = build_config(
-        RunConfig,
-        cli={
-            "detector": "cnn",
-            "attack": "pgd",
-            "checkpoint": str(ckpt),
-            "data": vars(data) | {"faces": vars(data.faces)},
-            "split": "all",
-            "results_dir": str(tmp_path / "results"),
-            "leaderboard_dir": str(tmp_path / "lb"),
-            "save_adversarial": str(saved),
-            "n_boot": 50,
-        },
-        sets=["attack_options.eps=4/255", "attack_options.steps=3"],
+    config = _run_config(
+        tiny,
+        tmp_path,
+        ["attack_options.eps=4/255", "attack_options.steps=3"],
+        attack="pgd",
+        split="all",
+        save_adversarial=str(saved),
+        n_boot=50,
     )
     (first,) = evaluate(config, progress=False)
     attacked = first.result["metrics"]
@@ -221,20 +226,7 @@ def test_saved_adversarial_crops_rescore_to_the_attacked_auroc(
 
 
 def test_result_files_hold_no_absolute_paths(tiny: tuple[DataConfig, Path], tmp_path: Path) -> None:
-    data, ckpt = tiny
-    config = build_config(
-        RunConfig,
-        cli={
-            "detector": "cnn",
-            "attack": "fgsm",
-            "checkpoint": str(ckpt),
-            "data": vars(data) | {"faces": vars(data.faces)},
-            "results_dir": str(tmp_path / "results"),
-            "leaderboard_dir": str(tmp_path / "lb"),
-            "n_boot": 20,
-        },
-    )
-    (result,) = evaluate(config, progress=False)
+    (result,) = evaluate(_run_config(tiny, tmp_path, attack="fgsm", n_boot=20), progress=False)
     text = result.path.read_text()
     assert str(tmp_path) not in text and '"/' not in text, "no absolute path of this machine"
     saved = json.loads(text)

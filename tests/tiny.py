@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -169,3 +170,13 @@ def auroc(detector: Detector, x: Tensor, y: Tensor) -> float:
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(y.numpy(), p_fake(detector, x).numpy()))
+
+
+# Attack settings that keep the slow attacks quick on the 16x16 tiny detectors (tests merge them
+# over the defaults).
+FAST_ATTACKS: dict[str, dict[str, Any]] = {
+    "apgd": {"steps": 10},
+    "cw": {"steps": 30},
+    "square": {"n_queries": 60},
+    "hopskipjump": {"max_iter": 2, "max_eval": 50, "init_eval": 10, "init_size": 20},
+}
