@@ -191,6 +191,7 @@ class Attack:
             if self.norm == "linf":
                 require(eps <= 1.0, f"{self.name}: an L-inf eps is in [0,1] pixel units, got {eps}")
         self.config = config
+        self.seed = config.seed  # the seed of the current call (``__call__(..., seed=)``)
 
     # -- what subclasses implement -------------------------------------------------------------
     def run(self, model: AttackModel, x: Tensor, y: Tensor) -> Tensor:  # pragma: no cover
@@ -222,8 +223,14 @@ class Attack:
         return f"{type(self).__name__}({settings})"
 
     # -- the common work -----------------------------------------------------------------------
-    def __call__(self, detector: Detector, x: Tensor, y: Tensor) -> AttackResult:
+    def __call__(self, detector: Detector, x: Tensor, y: Tensor, seed: int | None = None) -> AttackResult:
+        """Attack the batch ``x`` (labels ``y``); ``seed`` overrides ``config.seed`` for this call.
+
+        The runner passes a seed derived from ``config.seed`` and the batch's place in the run's
+        work plan, so a batch's output does not depend on which process or attempt computed it.
+        """
         start = time.perf_counter()
+        self.seed = self.config.seed if seed is None else int(seed)
         y = self._check_inputs(detector, x, y)
         x = x.detach()
         if self.config.target == "fake":
@@ -242,7 +249,7 @@ class Attack:
             flat = (xs.flatten(1, 2) if clip else xs).contiguous()  # attacks may .view() it
             model = AttackModel(detector, xs.shape[1] if clip else None)
             grad_mode = torch.enable_grad() if self.uses_gradients else torch.no_grad()
-            with _model_state(detector), _unchanged(detector, self.name), _seeded(self.config.seed, x.device):
+            with _model_state(detector), _unchanged(detector, self.name), _seeded(self.seed, x.device):
                 with grad_mode:
                     adv = self.run(model, flat, ys)
                 queries = model.queries

@@ -100,7 +100,7 @@ class HopSkipJump(Attack):
 
     def _noise_start(self, model: AttackModel, x: Tensor, cls: int) -> Tensor:
         """The first of up to ``init_size`` seeded uniform-noise images classified as ``cls``."""
-        gen = generator(self.config.seed + cls, x.device)
+        gen = generator(self.seed + cls, x.device)
         drawn = 0
         while drawn < self.config.init_size:
             n = min(self.config.batch_size, self.config.init_size - drawn)

@@ -39,6 +39,6 @@ class Noise(Attack):
         return self.config.sigma > 0
 
     def run(self, model: AttackModel, x: Tensor, y: Tensor) -> Tensor:
-        gen = generator(self.config.seed, x.device)
+        gen = generator(self.seed, x.device)
         noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
         return (x + self.config.sigma * noise).clamp_(0, 1)

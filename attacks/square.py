@@ -117,7 +117,7 @@ class Square(Attack):
         c = self.config
         if min(x.shape[-2:]) < 2:
             raise ValueError(f"square: images must be at least 2x2, got {tuple(x.shape[-2:])}")
-        gen = generator(c.seed, x.device)
+        gen = generator(self.seed, x.device)
         x_best, m_best = square_linf(model, x, y, c.eps, c.n_queries, c.p_init, gen)
         for _ in range(c.n_restarts - 1):
             cand, m = square_linf(model, x, y, c.eps, c.n_queries, c.p_init, gen)

@@ -161,6 +161,8 @@ def write_json_atomic(path: Path, data: Any) -> Path:
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())  # durable before it is renamed into place (power loss)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -30,6 +30,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 NO_NORM_MEAN = (0.0, 0.0, 0.0)
 NO_NORM_STD = (1.0, 1.0, 1.0)
+PRECISIONS = ("fp32", "bf16", "fp16")
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,9 @@ class Detector(nn.Module):
         self.build_overrides: dict[str, Any] = {}
         self.checkpoint_path: Any = None  # set by create_detector when weights were loaded
         self.checkpoint_meta: dict[str, Any] = {}
+        self.precision = "fp32"  # see accelerate()
+        self.channels_last = False
+        self._compiled: Any = None
         self.register_buffer("mean", torch.tensor(spec.mean).view(3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(3, 1, 1), persistent=False)
 
@@ -101,7 +106,16 @@ class Detector(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x`` in [0,1] RGB, ``(N,3,H,W)`` or ``(N,T,3,H,W)`` -> ``(N,2)`` logits [real, fake]."""
         self.validate_input(x, check_range=self.check_range)
-        z = self.logits((x - self.mean) / self.std)
+        x = (x - self.mean) / self.std
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        logits = self._compiled or self.logits
+        if self.precision == "fp32":
+            z = logits(x)
+        else:
+            with torch.autocast(device_type=x.device.type, dtype=_AUTOCAST_DTYPES[self.precision]):
+                z = logits(x)
+            z = z.float()  # the loss and the attack's update stay in full precision
         if z.ndim != 2 or z.shape[0] != x.shape[0] or z.shape[1] not in (1, 2):
             raise RuntimeError(f"{self.spec.name}: logits() returned {tuple(z.shape)}, not (N,1|2)")
         if z.shape[1] == 1:
@@ -110,6 +124,26 @@ class Detector(nn.Module):
 
     def logits(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    # -- speed -----------------------------------------------------------------------------------
+    def accelerate(self, precision: str = "fp32", channels_last: bool = False, compile: bool = False) -> Detector:
+        """Set how the forward pass runs; returns ``self``. Numbers may move: results record it.
+
+        ``precision``: ``fp32`` (default), ``bf16`` or ``fp16`` autocast for the network's forward
+        (and so its backward) pass; normalization before it and the logits after it stay in
+        fp32, so losses and attack updates are computed in full precision (the attack wrapper
+        lifts logits to fp64). ``channels_last``: NHWC weights and activations (faster
+        convolutions on GPUs and oneDNN). ``compile``: ``torch.compile`` the network (first
+        call compiles). All three work on the CPU as on CUDA.
+        """
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+        self._compiled = torch.compile(self.logits) if compile else None
+        return self
 
     # -- input checks -------------------------------------------------------------------------
     def validate_input(self, x: Tensor, check_range: bool = True) -> None:

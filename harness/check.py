@@ -931,7 +931,20 @@ def build_check_config(args: Any) -> CheckConfig:
     from harness.config import build_config
 
     cli: dict[str, Any] = {
-        k: getattr(args, k) for k in ("detector", "suite", "checkpoint", "device") if hasattr(args, k)
+        k: getattr(args, k)
+        for k in (
+            "detector",
+            "suite",
+            "checkpoint",
+            "device",
+            "precision",
+            "workers",
+            "batch_size",
+            "channels_last",
+            "compile",
+            "fresh",
+        )
+        if hasattr(args, k)
     }
     data = _data_cli(args)
     if data:

@@ -143,7 +143,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cli: dict[str, Any] = {
         k: getattr(args, k)
-        for k in ("detector", "attack", "suite", "checkpoint", "device", "save_adversarial")
+        for k in (
+            "detector",
+            "attack",
+            "suite",
+            "checkpoint",
+            "device",
+            "save_adversarial",
+            "precision",
+            "workers",
+            "batch_size",
+            "channels_last",
+            "compile",
+            "fresh",
+        )
         if hasattr(args, k)
     }
     data = _data_cli(args)
@@ -250,6 +263,20 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
+def _add_speed(p: argparse.ArgumentParser) -> None:
+    """Flags of evaluation speed and resumption (also ``--set workers=...`` etc.)."""
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="detector autocast (default fp32)")
+    p.add_argument("--workers", type=int, help="processes reading cached crops (default 2; 0: none)")
+    p.add_argument("--batch-size", type=int, dest="batch_size", help="samples per batch (default 16)")
+    p.add_argument("--channels-last", action="store_true", dest="channels_last", help="NHWC memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile the detector")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="recompute: ignore this run's finished results and resume records",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness",
@@ -332,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write the attacked crops as scored (8-bit PNG) to DIR/real/<video>/ and DIR/fake/<video>/",
     )
+    _add_speed(p_run)
     p_run.set_defaults(func=cmd_run)
 
     p_train = sub.add_parser(
@@ -386,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument(
         "--update-baseline", action="store_true", help="write the current numbers as the new baseline"
     )
+    _add_speed(p_check)
     p_check.set_defaults(func=cmd_check)
 
     p_sub = sub.add_parser(
@@ -406,6 +435,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_sub.add_argument("--results-dir", help="results folder (default results)")
     p_sub.add_argument("--leaderboard-dir", help="leaderboard folder (default leaderboards)")
+    p_sub.add_argument(
+        "--precision", choices=["fp32", "bf16", "fp16"], help="detector autocast (default fp32)"
+    )
+    p_sub.add_argument("--workers", type=int, help="processes reading cached crops (default 2; 0: none)")
+    p_sub.add_argument("--fresh", action="store_true", help="recompute finished members of this submission")
     p_sub.set_defaults(func=cmd_submit)
     return parser
 
@@ -414,8 +448,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``harness`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from harness import distributed
+
+    if not distributed.world().main:  # under torchrun only rank 0 prints tables (errors still show)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     try:
-        return int(args.func(args))
+        with distributed.process_group(getattr(args, "device", None) or "auto"):
+            return int(args.func(args))
     except (KeyError, ValueError, TypeError, FileNotFoundError, FloatingPointError) as exc:
         # Expected user errors (unknown names, bad options, bad checkpoints): one clear line.
         # HARNESS_DEBUG=1 shows the traceback instead.

@@ -1319,7 +1319,22 @@ def _current(path: Path, key: str) -> bool:
 
 def write_leaderboards(results_dir: Path, leaderboard_dir: Path) -> list[Path]:
     """Regenerate ``leaderboard.md``, ``leaderboard.csv``, ``index.html`` and ``figures/*.png``
-    from every result in ``results_dir``; figures no longer referred to are removed."""
+    from every result in ``results_dir``; figures no longer referred to are removed.
+
+    Serialized by an exclusive lock on ``leaderboard_dir/.lock``: two runs finishing at once
+    regenerate one after the other, and since each run writes its result before it takes the
+    lock, the last regeneration sees every result (none is lost from the tables).
+    """
+    import fcntl
+
+    leaderboard_dir = Path(leaderboard_dir)
+    leaderboard_dir.mkdir(parents=True, exist_ok=True)
+    with open(leaderboard_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _write_leaderboards(Path(results_dir), leaderboard_dir)
+
+
+def _write_leaderboards(results_dir: Path, leaderboard_dir: Path) -> list[Path]:
     out = render(results_dir)
     paths = []
     for name, text in (

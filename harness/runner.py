@@ -7,9 +7,12 @@ beside it; leaderboards are regenerated from all results in ``results_dir``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import platform
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.data import DataConfig, PreparedData, load_split, prepare_dataset
+from harness.data import DataConfig, PreparedData, prepare_dataset
 from harness.datasets._splits import write_json_atomic
 
 RESULT_SCHEMA = 2
@@ -72,6 +75,10 @@ class RunConfig:
     is unseen and all of them are evaluated. ``quantize`` (default on) rounds every attacked
     frame to the 8-bit grid inside its budget before scoring, as an attacker must deliver images
     or video; off only to study float perturbations (each result records which).
+    ``workers``, ``precision``, ``channels_last``, ``compile``: how fast (see
+    :meth:`~harness.detectors.Detector.accelerate`; the last three are recorded in every result
+    and are part of its run key, as low precision can move numbers). ``fresh``: recompute even
+    if this exact run finished before or left resume records.
     ``save_adversarial``: a folder that receives the attacked crops exactly as scored, as 8-bit
     PNGs in ``real/<video_id>/`` and ``fake/<video_id>/`` (one sub-folder per member,
     ``<attack>-<strength>/``, when the run has several), readable by the ``folder`` dataset.
@@ -95,6 +102,11 @@ class RunConfig:
     n_boot: int = 1000
     quantize: bool = True  # attacked frames rounded to 8 bits inside the budget (what is deliverable)
     save_adversarial: str | None = None  # write the attacked crops as scored (PNG) under this folder
+    workers: int = 2  # processes reading cached crops (0: read in the main process)
+    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast of the detector's forward/backward
+    channels_last: bool = False  # NHWC detector and input (faster convolutions on GPUs, oneDNN)
+    compile: bool = False  # torch.compile the detector (the first batch compiles)
+    fresh: bool = False  # recompute: ignore finished results and resume logs of this run
     results_dir: str = "results"
     leaderboard_dir: str = "leaderboards"
 
@@ -179,48 +191,59 @@ def attack_plan(config: RunConfig) -> tuple[list[Any], str | None]:
 
 @dataclass
 class _Context:
-    """What every member of a run shares: data, detector, clean scores and thresholds."""
+    """What every member of a run shares: data, detector, the work plan, clean scores, thresholds."""
 
     config: RunConfig
     prep: PreparedData
     detector: Any
     device: torch.device
+    world: Any  # harness.distributed.World
     checkpoint: str
     checkpoint_sha256: str
     split: str
     threshold_source: str
-    eval_videos: list[Any]
-    samples: Any
-    clean_probs: np.ndarray
-    video_ids: list[str]
-    labels: np.ndarray
-    clean_scores: np.ndarray
-    threshold: float
-    threshold_val_fpr: float | None
-    thresholds: dict[str, Any]  # how the thresholds were fixed: rule and validation counts
+    refs: list[Any]  # VideoRefs: the evaluated videos, then validation-only ones
+    n_eval: int  # how many of ``refs`` are evaluated
+    units: list[Any]  # the evaluated videos' work plan (harness.stream.Unit)
+    meta: Any  # per-sample identities of ``units`` (harness.stream.SampleMeta)
+    key: dict[str, Any]  # what the clean numbers depend on (the run key, without the member)
+    state_dir: Path  # resume logs of this run
     skipped: list[Any]
     start: float
     provenance: dict[str, Any]  # code version, library versions, device: looked up once per run
+    clean_probs: np.ndarray | None = None
+    video_ids: list[str] = field(default_factory=list)
+    labels: np.ndarray | None = None
+    clean_scores: np.ndarray | None = None
+    threshold: float = 0.5
+    threshold_val_fpr: float | None = None
+    thresholds: dict[str, Any] = field(default_factory=dict)  # the rule and validation counts
+    batches: dict[str, int] = field(default_factory=dict)  # computed / resumed, this process
 
 
 def _prepare(config: RunConfig, progress: bool, detector: Any = None) -> _Context:
-    from harness import metrics
+    """Data, detector and work plan: everything before the first forward pass."""
+    from harness import distributed
     from harness.checkpoint import sha256_file
     from harness.detectors import create_detector, resolve_checkpoint
-    from harness.scoring import fake_probabilities, make_samples, resolve_device
+    from harness.scoring import resolve_device
+    from harness.stream import plan_meta, plan_units, video_refs
 
     start = time.perf_counter()
     torch.manual_seed(config.seed)
-    device = resolve_device(config.device)
+    w = distributed.world()
+    device = resolve_device(distributed.local_device(config.device))
     prep = prepare_dataset(config.data, progress=progress)
     if detector is None:
-        ckpt = _resolve_checkpoint(config, prep, progress)
+        with distributed.main_first():
+            ckpt = _resolve_checkpoint(config, prep, progress)
         detector = create_detector(config.detector, checkpoint=ckpt, **config.detector_options)
     elif not config.checkpoint:
         raise ValueError("a ready detector needs config.checkpoint: the weights file it was loaded from")
     else:
         ckpt = config.checkpoint
     detector = detector.to(device).eval()
+    detector.accelerate(config.precision, config.channels_last, config.compile)
     spec = detector.spec
     trained_here = detector.checkpoint_meta.get("dataset") == prep.manifest.dataset
     if trained_here and detector.checkpoint_meta.get("split_manifest_hash") not in (None, prep.manifest.hash):
@@ -230,59 +253,299 @@ def _prepare(config: RunConfig, progress: bool, detector: Any = None) -> _Contex
             "test videos may overlap this training data; use the same --set data.seed/protocol"
         )
     split = config.split if config.split != "auto" else ("test" if trained_here else "all")
+    fpv = config.frames_per_video if spec.kind == "frame" else None
     if split == "all":
-        eval_videos = [v for s in ("train", "val", "test") for v in load_split(prep, s)]
-        val_videos = eval_videos  # an unseen dataset: the threshold is fixed on its clean scores
+        refs = [r for s in ("train", "val", "test") for r in video_refs(prep, s, fpv)]
+        val_refs: list[Any] = []  # an unseen dataset: the threshold is fixed on its clean scores
         threshold_source = "clean scores of the evaluated videos (no held-out split)"
     else:
-        eval_videos = load_split(prep, split)
-        val_videos = load_split(prep, "val") if split != "val" else eval_videos
+        refs = video_refs(prep, split, fpv)
+        val_refs = video_refs(prep, "val", fpv) if split != "val" else []
         threshold_source = "clean validation scores"
-    if not eval_videos:
+    if not refs:
         raise ValueError(f"no usable videos in split {split!r} (see `harness data prepare`)")
-    if config.frames_per_video is not None and spec.kind == "frame":
-        eval_videos = subsample_frames(eval_videos, config.frames_per_video)
-        val_videos = subsample_frames(val_videos, config.frames_per_video)
+    units = plan_units(refs, spec.kind, config.batch_size, spec.frames_per_clip)
+    ckpt_sha = sha256_file(resolve_checkpoint(ckpt))
+    from harness.version import module_files_fingerprint, source_fingerprint
 
-    # Thresholds fixed on clean validation scores.
-    val = make_samples(val_videos, spec.kind, spec.input_size, spec.frames_per_clip)
-    val_probs = fake_probabilities(detector, val.x, config.batch_size, device).numpy()
-    _, val_scores = metrics.aggregate_by_video(val.video_ids, val_probs, config.aggregate)
-    _, val_labels = metrics.video_labels(val.video_ids, val.labels.numpy())
-    both = len(set(val_labels.tolist())) == 2
-    thr = metrics.threshold_balanced(val_labels, val_scores) if both else 0.5
-    n_val_real, n_val_fake = int((val_labels == 0).sum()), int((val_labels == 1).sum())
-    thr_fpr = metrics.threshold_at_fpr(val_labels, val_scores, VAL_FPR) if n_val_real else None
-    thresholds = threshold_provenance(n_val_real, n_val_fake, both, threshold_source)
-
-    samples = make_samples(eval_videos, spec.kind, spec.input_size, spec.frames_per_clip)
-    clean_probs = fake_probabilities(detector, samples.x, config.batch_size, device).numpy()
-    vids, clean_scores = metrics.aggregate_by_video(samples.video_ids, clean_probs, config.aggregate)
-    _, labels = metrics.video_labels(samples.video_ids, samples.labels.numpy())
+    key = {
+        "code_version": _code_version(),
+        "source": source_fingerprint(),
+        "model_source": module_files_fingerprint(detector),
+        "checkpoint_sha256": ckpt_sha,
+        "split_manifest_hash": prep.manifest.hash,
+        "detector": config.detector,
+        "detector_options": config.detector_options,
+        "faces": dataclasses.asdict(config.data.faces),
+        "split": split,
+        "frames_per_video": fpv,
+        "batch_size": config.batch_size,
+        "precision": config.precision,
+        "channels_last": config.channels_last,
+        "compile": config.compile,
+        "device_type": device.type,
+    }
+    state_dir = Path(config.results_dir) / ".partial" / prep.manifest.dataset / config.detector / _hash(key)
     return _Context(
         config=config,
         prep=prep,
         detector=detector,
         device=device,
+        world=w,
         checkpoint=ckpt,
-        checkpoint_sha256=sha256_file(resolve_checkpoint(ckpt)),
+        checkpoint_sha256=ckpt_sha,
         split=split,
         threshold_source=threshold_source,
-        eval_videos=eval_videos,
-        samples=samples,
-        clean_probs=clean_probs,
-        video_ids=vids,
-        labels=labels,
-        clean_scores=clean_scores,
-        threshold=thr,
-        threshold_val_fpr=thr_fpr,
-        thresholds=thresholds,
+        refs=refs + val_refs,
+        n_eval=len(refs),
+        units=units,
+        meta=plan_meta(units, refs + val_refs, spec.kind),
+        key=key,
+        state_dir=state_dir,
         skipped=list(prep.manifest.skipped) + list(prep.report.skipped),
         start=start,
         provenance={
-            "code_version": _code_version(),
+            "code_version": key["code_version"],
             "libraries": _library_versions(),
             "device": _device_name(device),
+            "world_size": w.world_size,
+            "precision": config.precision,
+            "channels_last": config.channels_last,
+            "compile": config.compile,
+        },
+    )
+
+
+def _hash(payload: Any) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(_jsonable(payload), sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]
+
+
+def unit_seed(seed: int, unit: int) -> int:
+    """The attack seed of one batch: fixed by the run's seed and the batch's place in the plan."""
+    return (int(seed) * 1_000_003 + 7919 * (int(unit) + 1)) % (2**31 - 1)
+
+
+def _fault_point() -> None:
+    """Test hook: ``HARNESS_KILL_AFTER_BATCHES=N`` SIGKILLs this process when it has computed
+    batch N+1 but not yet recorded it (the worst moment: that batch's work is lost)."""
+    import os
+    import signal
+
+    limit = os.environ.get("HARNESS_KILL_AFTER_BATCHES")
+    if limit is None:
+        return
+    _fault_point.count = getattr(_fault_point, "count", 0) + 1  # type: ignore[attr-defined]
+    if _fault_point.count > int(limit):  # type: ignore[attr-defined]
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _run_stage(
+    ctx: _Context, name: str, units: list[Any], compute: Any, label: str, progress: bool
+) -> dict[int, Any]:
+    """Compute ``compute(unit, batch) -> record`` for this process's share of ``units``.
+
+    Records are appended to the stage's resume log as each batch finishes; batches already in
+    the log (from an interrupted attempt, any number of processes) are not recomputed. Returns
+    the records of *all* processes by unit index (gathered), on every process.
+    """
+    from tqdm import tqdm
+
+    from harness import distributed
+    from harness.records import RecordLog
+    from harness.stream import UnitDataset, loader, shard
+
+    w = ctx.world
+    log = RecordLog(ctx.state_dir / name, w.rank)
+    done = log.done()
+    mine = shard(units, w.rank, w.world_size)
+    todo = [u for u in mine if u.index not in done]
+    by_index = {u.index: u for u in todo}
+    spec = ctx.detector.spec
+    records = {u.index: done[u.index] for u in mine if u.index in done}
+    error = None
+    try:
+        dataset = UnitDataset(ctx.prep, ctx.refs, todo, spec.kind, spec.input_size)
+        bar = tqdm(total=len(todo), desc=label, unit="batch", disable=not (progress and w.main))
+        with log:
+            for batch in loader(dataset, todo, ctx.config.workers, ctx.device):
+                unit = by_index[int(batch["unit"])]
+                record = {"unit": unit.index, **compute(unit, batch)}
+                _fault_point()
+                log.append(record)
+                records[unit.index] = record
+                bar.update(1)
+        bar.close()
+    except Exception as exc:  # noqa: BLE001 - re-raised on every process below
+        error = exc
+    ctx.batches["computed"] = ctx.batches.get("computed", 0) + len(records) - (len(mine) - len(todo))
+    ctx.batches["resumed"] = ctx.batches.get("resumed", 0) + len(mine) - len(todo)
+    gathered = distributed.all_gather((records, None if error is None else f"rank {w.rank}: {error}"))
+    if error is not None:
+        raise error
+    errors = [e for _, e in gathered if e]
+    if errors:
+        raise RuntimeError("; ".join(errors))
+    merged: dict[int, Any] = {}
+    for part, _ in gathered:
+        merged.update(part)
+    missing = [u.index for u in units if u.index not in merged]
+    if missing:  # pragma: no cover - a bug, never a user error
+        raise RuntimeError(f"{name}: batches {missing[:5]} were computed by no process")
+    return merged
+
+
+def _forward(ctx: _Context, x: torch.Tensor, oom: dict[str, int]) -> np.ndarray:
+    """Fake probabilities of a batch; CUDA out-of-memory halves the sub-batch and retries."""
+    out = []
+    for part in _halving(x, oom):
+        with torch.no_grad():
+            out.append(torch.softmax(ctx.detector(part).float(), 1)[:, 1].cpu())
+    return torch.cat(out).numpy()
+
+
+def _halving(x: torch.Tensor, oom: dict[str, int]) -> Iterator[torch.Tensor]:
+    """Sub-batches of ``x`` of at most ``oom['batch']`` samples (the caller retries on OOM)."""
+    size = oom.setdefault("batch", len(x))
+    for i in range(0, len(x), size):
+        yield x[i : i + size]
+
+
+def _retrying(fn: Any, n: int, oom: dict[str, int], device: torch.device) -> Any:
+    """Call ``fn()``; on CUDA out-of-memory halve ``oom['batch']`` (recorded) and call again."""
+    oom.setdefault("batch", n)
+    while True:
+        try:
+            return fn()
+        except torch.cuda.OutOfMemoryError:
+            if oom["batch"] <= 1:
+                raise
+            oom["batch"] = max(1, oom["batch"] // 2)
+            oom["halvings"] = oom.get("halvings", 0) + 1
+            print(
+                f"harness: CUDA out of memory: continuing with batches of {oom['batch']}",
+                file=sys.stderr,
+                flush=True,
+            )
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+
+def _clean_stage(ctx: _Context, progress: bool) -> None:
+    """Clean scores of the evaluated and validation videos; fixes the thresholds."""
+    from harness import metrics
+    from harness.stream import plan_meta, plan_units
+
+    config, spec = ctx.config, ctx.detector.spec
+    n_eval = ctx.n_eval
+    val_refs = ctx.refs[n_eval:]
+    val_units = plan_units(
+        val_refs, spec.kind, config.batch_size, spec.frames_per_clip, start=len(ctx.units), offset=n_eval
+    )
+    oom: dict[str, int] = {}
+
+    def compute(unit: Any, batch: dict[str, Any]) -> dict[str, Any]:
+        x = _to_device(batch["x"], ctx)
+        probs = _retrying(lambda: _forward(ctx, x, oom), len(x), oom, ctx.device)
+        return {"p": probs.tolist()}
+
+    records = _run_stage(ctx, "clean", ctx.units + val_units, compute, "clean", progress)
+    probs = np.concatenate([np.asarray(records[u.index]["p"], dtype=np.float64) for u in ctx.units])
+    _check_finite(probs, config.detector, "clean")
+    ctx.clean_probs = probs
+    vids, ctx.clean_scores = metrics.aggregate_by_video(ctx.meta.video_ids, probs, config.aggregate)
+    _, ctx.labels = metrics.video_labels(ctx.meta.video_ids, np.asarray(ctx.meta.labels))
+    ctx.video_ids = list(vids)
+    if val_units:
+        val_meta = plan_meta(val_units, ctx.refs, spec.kind)
+        val_probs = np.concatenate([np.asarray(records[u.index]["p"], dtype=np.float64) for u in val_units])
+        _check_finite(val_probs, config.detector, "clean validation")
+        _, val_scores = metrics.aggregate_by_video(val_meta.video_ids, val_probs, config.aggregate)
+        _, val_labels = metrics.video_labels(val_meta.video_ids, np.asarray(val_meta.labels))
+    else:  # validating on the evaluated videos themselves (split val, or an unseen dataset)
+        val_scores, val_labels = ctx.clean_scores, ctx.labels
+    both = len(set(val_labels.tolist())) == 2
+    ctx.threshold = metrics.threshold_balanced(val_labels, val_scores) if both else 0.5
+    n_val_real, n_val_fake = int((val_labels == 0).sum()), int((val_labels == 1).sum())
+    ctx.threshold_val_fpr = metrics.threshold_at_fpr(val_labels, val_scores, VAL_FPR) if n_val_real else None
+    ctx.thresholds = threshold_provenance(n_val_real, n_val_fake, both, ctx.threshold_source)
+
+
+def _check_finite(probs: np.ndarray, detector: str, what: str) -> None:
+    if not np.isfinite(probs).all():
+        bad = int((~np.isfinite(probs)).sum())
+        raise FloatingPointError(
+            f"{detector}: {bad} non-finite scores ({what}): the checkpoint is likely corrupt or was "
+            "trained with diverging loss; re-train or check the weights (result not written)"
+        )
+
+
+def _to_device(x: torch.Tensor, ctx: _Context) -> torch.Tensor:
+    from harness.stream import to_device
+
+    x = to_device(x, ctx.device)
+    if ctx.config.channels_last and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _member_key(ctx: _Context, member: Any) -> str:
+    config = ctx.config
+    return _hash(
+        {
+            **ctx.key,
+            "attack": member.attack,
+            "options": member.options,
+            "seed": config.seed,
+            "quantize": config.quantize,
+            "aggregate": config.aggregate,
+            "n_boot": config.n_boot,
+        }
+    )
+
+
+def _finished(ctx: _Context, member: Any, suite: str | None) -> RunResult | None:
+    """The result of ``member`` if this exact run (same run key) already wrote it."""
+    import json
+
+    if ctx.config.fresh:
+        return None
+    attack = _create(ctx.config, member)
+    path = _member_path(ctx, member, attack)
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if result.get("run_key") != _member_key(ctx, member) or result.get("suite") != _portable(
+        suite, ctx.config.data.cache_dir
+    ):
+        return None
+    return RunResult(path, result)
+
+
+def _create(config: RunConfig, member: Any) -> Any:
+    from harness.attacks import create_attack
+
+    return create_attack(
+        member.attack, **{"seed": config.seed, **member.options, "quantize": config.quantize}
+    )
+
+
+def _member_path(ctx: _Context, member: Any, attack: Any) -> Path:
+    from harness.suites import strength_tag
+
+    tag = strength_tag(attack.strength_param(), attack.strength_value)
+    return result_path(
+        ctx.config,
+        {
+            "attack": member.attack,
+            "budget_tag": tag,
+            "dataset": ctx.prep.manifest.dataset,
+            "detector": ctx.config.detector,
         },
     )
 
@@ -291,46 +554,70 @@ def _run_member(
     ctx: _Context, member: Any, suite: str | None, progress: bool, n_members: int = 1
 ) -> RunResult:
     """Attack every sample with one member, score, summarize and write its result files."""
-    from tqdm import tqdm
-
-    from harness import metrics
-    from harness.attacks import create_attack
+    from harness import distributed, metrics
+    from harness.records import remove
+    from harness.stream import unit_meta
     from harness.suites import strength_tag
 
-    config, detector, samples = ctx.config, ctx.detector, ctx.samples
-    attack = create_attack(
-        member.attack, **{"seed": config.seed, **member.options, "quantize": config.quantize}
-    )
+    config, detector = ctx.config, ctx.detector
+    attack = _create(config, member)
     tag = strength_tag(attack.strength_param(), attack.strength_value)
-    t0 = time.perf_counter()
-    adv_probs = np.empty_like(ctx.clean_probs)
-    n = len(samples.x)
-    linf, l2, psnr = np.zeros(n), np.zeros(n), np.full(n, np.inf)
-    attacked, unperturbed = np.zeros(n, bool), np.zeros(n, bool)
-    zero_grad = np.zeros(n, bool) if attack.uses_gradients else None
-    queries = 0
+    member_key = _member_key(ctx, member)
     label = f"{member.attack} {tag if tag != 'default' else ''}".strip()
     save_dir = _save_dir(config, member, tag, n_members)
-    bar = tqdm(range(0, n, config.batch_size), desc=f"attack {label}", unit="batch", disable=not progress)
-    for i in bar:
-        sl = slice(i, min(n, i + config.batch_size))
-        x = samples.x[sl].to(ctx.device)
-        res = attack(detector, x, samples.labels[sl].to(ctx.device))
-        queries += res.queries
-        with torch.no_grad():
-            adv_probs[sl] = torch.softmax(detector(res.x_adv).float(), 1)[:, 1].cpu().numpy()
-        linf[sl], l2[sl] = res.linf.numpy(), res.l2.numpy()
-        attacked[sl], unperturbed[sl] = res.attacked.cpu().numpy(), res.unperturbed.numpy()
-        if zero_grad is not None and res.zero_grad is not None:
-            zero_grad[sl] = res.zero_grad.numpy()
-        psnr[sl] = metrics.psnr(x.flatten(1).cpu().numpy(), res.x_adv.flatten(1).cpu().numpy())
+    oom: dict[str, int] = {}
+    kind = detector.spec.kind
+
+    def compute(unit: Any, batch: dict[str, Any]) -> dict[str, Any]:
+        x = _to_device(batch["x"], ctx)
+        y = batch["y"].to(ctx.device)
+        seed = unit_seed(config.seed, unit.index)
+        t0 = time.perf_counter()
+
+        def attack_all() -> list[Any]:
+            size = oom.setdefault("batch", len(x))
+            return [
+                attack(detector, x[i : i + size], y[i : i + size], seed=seed + i)
+                for i in range(0, len(x), size)
+            ]
+
+        parts = _retrying(attack_all, len(x), oom, ctx.device)
+        x_adv = torch.cat([r.x_adv for r in parts])
+        probs = _retrying(lambda: _forward(ctx, x_adv, oom), len(x), oom, ctx.device)
+        psnr = metrics.psnr(x.flatten(1).float().cpu().numpy(), x_adv.flatten(1).float().cpu().numpy())
         if save_dir is not None:
-            save_crops(save_dir, res.x_adv, samples, sl)
-    if not np.isfinite(adv_probs).all():
-        raise FloatingPointError(f"{config.detector}: non-finite scores under {label}; result not written")
-    attack_seconds = time.perf_counter() - t0
-    _, adv_scores = metrics.aggregate_by_video(samples.video_ids, adv_probs, config.aggregate)
-    _, video_attacked = metrics.aggregate_by_video(samples.video_ids, attacked.astype(float), "max")
+            save_crops(save_dir, x_adv, unit_meta(unit, ctx.refs, kind))
+        zero = [r.zero_grad for r in parts]
+        return {
+            "p": probs.tolist(),
+            "linf": torch.cat([r.linf for r in parts]).tolist(),
+            "l2": torch.cat([r.l2 for r in parts]).tolist(),
+            "psnr": [float(v) for v in psnr],
+            "att": torch.cat([r.attacked.cpu() for r in parts]).int().tolist(),
+            "unp": torch.cat([r.unperturbed for r in parts]).int().tolist(),
+            "zg": None if any(z is None for z in zero) else torch.cat(zero).int().tolist(),
+            "q": int(sum(r.queries for r in parts)),
+            "s": time.perf_counter() - t0,
+            "oom": int(oom.get("halvings", 0)),
+            "b": int(oom.get("batch", len(x))),
+        }
+
+    records = _run_stage(ctx, member_key, ctx.units, compute, f"attack {label}", progress)
+    rows = [records[u.index] for u in ctx.units]
+
+    def cat(key: str, dtype: Any = np.float64) -> np.ndarray:
+        return np.concatenate([np.asarray(r[key], dtype=dtype) for r in rows])
+
+    adv_probs = cat("p")
+    _check_finite(adv_probs, config.detector, f"attacked ({label})")
+    linf, l2, psnr = cat("linf"), cat("l2"), cat("psnr")
+    attacked, unperturbed = cat("att", bool), cat("unp", bool)
+    zero_grad = None if any(r["zg"] is None for r in rows) else cat("zg", bool)
+    queries = sum(int(r["q"]) for r in rows)
+    attack_seconds = float(sum(float(r["s"]) for r in rows))
+    n = len(adv_probs)
+    _, adv_scores = metrics.aggregate_by_video(ctx.meta.video_ids, adv_probs, config.aggregate)
+    _, video_attacked = metrics.aggregate_by_video(ctx.meta.video_ids, attacked.astype(float), "max")
     summary = metrics.summarize(
         ctx.labels,
         ctx.clean_scores,
@@ -391,12 +678,28 @@ def _run_member(
         "seed": config.seed,
         "config": _portable_config(config),
         **ctx.provenance,
+        "run_key": member_key,
+        "execution": {
+            "batch_size": config.batch_size,
+            "batches": len(ctx.units),
+            "workers": config.workers,
+            "oom_halvings": int(max(r.get("oom", 0) for r in rows)) if rows else 0,
+            "smallest_batch": int(
+                min(min(int(r.get("b", config.batch_size)) for r in rows), config.batch_size)
+            ),
+            "batches_resumed_here": int(ctx.batches.get("resumed", 0)),
+        },
         "wall_seconds": time.perf_counter() - ctx.start,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     path = result_path(config, result)
-    _write_records(path.with_suffix(".videos.csv"), ctx.video_ids, ctx.labels, ctx.clean_scores, adv_scores)
-    write_json_atomic(path, _jsonable(result))
+    if ctx.world.main:
+        _write_records(
+            path.with_suffix(".videos.csv"), ctx.video_ids, ctx.labels, ctx.clean_scores, adv_scores
+        )
+        write_json_atomic(path, _jsonable(result))
+    distributed.barrier()  # the result is on disk before any process drops its records
+    remove(ctx.state_dir / member_key)
     return RunResult(path, result)
 
 
@@ -407,17 +710,18 @@ def _save_dir(config: RunConfig, member: Any, tag: str, n_members: int) -> Path 
     return root if n_members == 1 else root / f"{member.attack}-{tag}"
 
 
-def save_crops(root: Path, x_adv: torch.Tensor, samples: Any, sl: slice) -> None:
+def save_crops(root: Path, x_adv: torch.Tensor, meta: Any) -> None:
     """Write attacked samples as 8-bit PNGs: ``root/{real,fake}/<video_id>/<frame>.png``.
 
-    Frames: one file per crop, named by its frame index; clips: the clip's ``T`` frames
-    (``t000.png`` ...). The values are the ones scored (quantized runs round-trip exactly).
+    ``meta``: the samples' identities (:class:`~harness.stream.SampleMeta`). Frames: one file per
+    crop, named by its frame index; clips: the clip's ``T`` frames (``t000.png`` ...). The values
+    are the ones scored (quantized runs round-trip exactly).
     """
     import cv2
 
     arr = (x_adv.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
-    for j, k in enumerate(range(sl.start, sl.stop)):
-        vid, label, frame = samples.video_ids[k], int(samples.labels[k]), samples.frame_indices[k]
+    for j in range(len(arr)):
+        vid, label, frame = meta.video_ids[j], int(meta.labels[j]), meta.frames[j]
         folder = root / ("fake" if label == 1 else "real") / _safe_id(vid)
         folder.mkdir(parents=True, exist_ok=True)
         frames = arr[j][None] if arr.ndim == 4 else arr[j]
@@ -508,33 +812,74 @@ def evaluate(
     ``config.detector`` from the zoo; ``config.checkpoint`` then names its weights file.
     ``members``: evaluate these (a filtered suite) instead of the plan from ``config``.
 
+    Streams batches from the face cache (memory does not grow with the number of videos) and
+    records every finished batch in a resume log: re-running the same command after a kill
+    continues where it stopped, and a member whose result this exact run already wrote is
+    reported as finished, not recomputed (``fresh=True`` recomputes). Under torchrun the batches
+    are shared among the processes by video and rank 0 writes the results.
+
     Each result is written as soon as its member finishes, so an interrupted or failing run keeps
     the finished ones. A failing member of a multi-member run is reported and the others still
     run; the run then raises :class:`SuiteError` naming what failed.
     """
-    from harness import metrics
-    from harness.leaderboard import write_leaderboards
+    from harness import distributed, metrics
 
     if config.aggregate not in metrics.AGGREGATIONS:
         raise ValueError(f"aggregate must be one of {metrics.AGGREGATIONS}, got {config.aggregate!r}")
+    if config.workers < 0:
+        raise ValueError(f"workers must be >= 0, got {config.workers}")
     planned, suite = attack_plan(config)
     members = planned if members is None else members
-    ctx = _prepare(config, progress, detector)
-    results: list[RunResult] = []
-    failed: list[str] = []
-    try:
-        for member in members:
-            if len(members) == 1:
-                results.append(_run_member(ctx, member, suite, progress))
-                continue
-            try:
-                results.append(_run_member(ctx, member, suite, progress, len(members)))
-            except (RuntimeError, ValueError, FloatingPointError, OSError) as exc:
-                failed.append(f"{member.key}: {exc}")
-                print(f"harness: {member.key} failed, continuing with the others: {exc}")
-    finally:
-        if results:
-            write_leaderboards(Path(config.results_dir), Path(config.leaderboard_dir))
+    with distributed.process_group(config.device) as w:
+        progress = progress and w.main
+        ctx = _prepare(config, progress, detector)
+        if config.fresh:
+            distributed.barrier()
+            if w.main:
+                from harness.records import remove
+
+                remove(ctx.state_dir)
+            distributed.barrier()
+        done = {m.key: _finished(ctx, m, suite) for m in members}
+        results: list[RunResult] = []
+        failed: list[str] = []
+        todo = [m for m in members if done[m.key] is None]
+        if w.main and len(todo) < len(members):
+            names = ", ".join(m.key for m in members if done[m.key] is not None)
+            print(
+                f"harness: already finished (same code, data, checkpoint and settings): {names}; "
+                "--fresh recomputes",
+                file=sys.stderr,
+            )
+        try:
+            if todo:
+                _clean_stage(ctx, progress)
+            for member in members:
+                if done[member.key] is not None:
+                    results.append(done[member.key])
+                    continue
+                if len(members) == 1:
+                    results.append(_run_member(ctx, member, suite, progress))
+                    continue
+                try:
+                    results.append(_run_member(ctx, member, suite, progress, len(members)))
+                except (RuntimeError, ValueError, FloatingPointError, OSError) as exc:
+                    failed.append(f"{member.key}: {exc}")
+                    if w.main:
+                        print(f"harness: {member.key} failed, continuing with the others: {exc}")
+        finally:
+            if results and todo and w.main:
+                from harness.leaderboard import write_leaderboards
+
+                write_leaderboards(Path(config.results_dir), Path(config.leaderboard_dir))
+        if not failed and todo:
+            from harness.records import remove
+
+            distributed.barrier()
+            remove(ctx.state_dir)
+            for parent in list(ctx.state_dir.parents)[:3]:  # <detector>, <dataset>, .partial
+                with contextlib.suppress(OSError):
+                    parent.rmdir()  # only when empty
     if failed:
         raise SuiteError(
             f"{len(failed)} of {len(members)} members failed ({len(results)} results written): "

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from harness.datasets._faces import crops_to_tensor, sample_indices
+from harness.datasets._faces import crops_to_tensor
+from harness.stream import clip_indices
 
 
 @dataclass
@@ -37,13 +39,6 @@ def resolve_device(device: str) -> torch.device:
             "--device cuda was asked for, but torch sees no CUDA device; use --device auto or cpu"
         )
     return dev
-
-
-def clip_indices(num_crops: int, frames_per_clip: int) -> list[int]:
-    """``frames_per_clip`` crop indices spread evenly over ``num_crops`` (repeats if too few)."""
-    if num_crops >= frames_per_clip:
-        return sample_indices(num_crops, frames_per_clip)
-    return [int(i) for i in np.linspace(0, num_crops - 1, frames_per_clip).round()]
 
 
 @dataclass
@@ -103,3 +98,33 @@ def fake_probabilities(detector: torch.nn.Module, x: Tensor, batch_size: int, de
             "was trained with diverging loss; re-train or check the weights"
         )
     return probs
+
+
+def stream_probabilities(
+    detector: torch.nn.Module,
+    prep: Any,
+    refs: Sequence[Any],
+    batch_size: int,
+    device: torch.device,
+    workers: int = 0,
+) -> tuple[np.ndarray, Any]:
+    """Fake probability of every sample of ``refs`` (streamed from the face cache), and the
+    samples' identities (:class:`~harness.stream.SampleMeta`); raises on NaN scores."""
+    from harness.stream import UnitDataset, loader, plan_meta, plan_units, to_device
+
+    spec = detector.spec  # type: ignore[attr-defined]
+    units = plan_units(refs, spec.kind, batch_size, spec.frames_per_clip)
+    dataset = UnitDataset(prep, refs, units, spec.kind, spec.input_size)
+    detector.eval()
+    out = []
+    with torch.no_grad():
+        for batch in loader(dataset, units, workers, device):
+            logits = detector(to_device(batch["x"], device))
+            out.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu())
+    probs = torch.cat(out).numpy() if out else np.empty(0, dtype=np.float32)
+    if not np.isfinite(probs).all():
+        raise FloatingPointError(
+            f"the detector returned {int((~np.isfinite(probs)).sum())} non-finite scores: the "
+            "checkpoint is likely corrupt or was trained with diverging loss; re-train or check the weights"
+        )
+    return probs, plan_meta(units, refs, spec.kind)

@@ -80,6 +80,9 @@ class SubmitConfig:
     device: str = "auto"
     seed: int = 0
     n_boot: int = 1000
+    workers: int = 2
+    precision: str = "fp32"
+    fresh: bool = False
     results_dir: str = "results"
     leaderboard_dir: str = "leaderboards"
 
@@ -319,6 +322,9 @@ def submit(config: SubmitConfig, progress: bool = True) -> tuple[Path, list[Any]
         device=config.device,
         seed=config.seed,
         n_boot=config.n_boot,
+        workers=config.workers,
+        precision=config.precision,
+        fresh=config.fresh,
         results_dir=config.results_dir,
         leaderboard_dir=config.leaderboard_dir,
     )
@@ -379,7 +385,18 @@ def cli_submit(args: argparse.Namespace) -> int:
 
     cli: dict[str, Any] = {
         k: getattr(args, k)
-        for k in ("model", "checkpoint", "name", "suite", "device", "results_dir", "leaderboard_dir")
+        for k in (
+            "model",
+            "checkpoint",
+            "name",
+            "suite",
+            "device",
+            "results_dir",
+            "leaderboard_dir",
+            "precision",
+            "workers",
+            "fresh",
+        )
         if hasattr(args, k)
     }
     if getattr(args, "gradient_free", False):

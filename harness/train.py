@@ -24,18 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from harness.data import DataConfig, PreparedData, load_split, prepare_dataset
+from harness.data import DataConfig, PreparedData, prepare_dataset
 from harness.datasets._base import cache_root
 from harness.datasets._faces import resize_crops
 from harness.metrics import aggregate_by_video, auroc, video_labels
-from harness.scoring import (
-    VideoCrops,
-    batches,
-    clip_indices,
-    fake_probabilities,
-    make_samples,
-    resolve_device,
-)
+from harness.scoring import batches, resolve_device, stream_probabilities
+from harness.stream import clip_indices, video_refs
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -73,6 +67,7 @@ class TrainConfig:
     frames_per_video: int | None = None  # frame detectors: crops per video per epoch (None: all)
     seed: int = 0
     device: str = "auto"
+    workers: int = 2  # processes reading and augmenting cached crops (0: in this process)
     output: str | None = None  # checkpoint path (default: under the cache)
 
 
@@ -107,7 +102,7 @@ def config_hash(config: TrainConfig) -> str:
     import json
 
     payload = dataclasses.asdict(config)
-    for key in ("device", "output"):
+    for key in ("device", "output", "workers"):  # none of these changes the trained weights
         payload.pop(key)
     payload["data"].pop("device", None)
     payload["data"].pop("cache_dir", None)
@@ -147,52 +142,92 @@ def _jpeg(images: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> n
     return np.stack(out)
 
 
-class _TrainSet:
-    """Per-epoch batches of augmented training samples, from crops pre-resized to uint8."""
+class _TrainSet(torch.utils.data.Dataset):
+    """One epoch's augmented training batches, read from the face cache by worker processes.
 
-    def __init__(self, videos: list[VideoCrops], spec: Any, cfg: TrainConfig, rng: np.random.Generator):
-        self.videos = [dataclasses.replace(v, crops=resize_crops(v.crops, spec.input_size)) for v in videos]
-        self.spec, self.cfg, self.rng = spec, cfg, rng
+    The epoch's plan (which crops, in which order, one seed per batch) is drawn in the main
+    process from the run's generator; each batch is then loaded, resized and augmented from its
+    own seed, so training is the same with any number of workers and memory holds a few batches,
+    never the split.
+    """
+
+    def __init__(
+        self, prep: PreparedData, refs: list[Any], spec: Any, cfg: TrainConfig, rng: np.random.Generator
+    ):
+        self.prep, self.refs, self.spec, self.cfg, self.rng = prep, refs, spec, cfg, rng
         self.augment = _augment_pipeline(cfg.augment, spec.input_size)
+        self.plan: list[tuple[int, list[tuple[int, tuple[int, ...]]]]] = []
+        self._reader: Any = None
 
     def num_batches(self) -> int:
         if self.spec.kind == "clip":
-            n = len(self.videos)
+            n = len(self.refs)
         else:
             fpv = self.cfg.frames_per_video
-            n = sum(len(v.crops) if fpv is None else min(len(v.crops), fpv) for v in self.videos)
+            n = sum(len(r.crops) if fpv is None else min(len(r.crops), fpv) for r in self.refs)
         return max(1, math.ceil(n / self.cfg.batch_size))
 
-    def epoch(self) -> Iterator[tuple[Tensor, Tensor]]:
-        """Batches are built lazily: memory stays at one batch of float input."""
+    def new_epoch(self) -> None:
+        """Draw this epoch's samples, their order and one seed per batch."""
         cfg, spec = self.cfg, self.spec
-        items: list[tuple[int, np.ndarray]] = []  # (video index, crop indices)
-        for vi, v in enumerate(self.videos):
-            n = len(v.crops)
+        items: list[tuple[int, tuple[int, ...]]] = []  # (video position, crop indices)
+        for vi, ref in enumerate(self.refs):
+            n = len(ref.crops)
             if spec.kind == "clip":
                 picks = clip_indices(n, spec.frames_per_clip)
                 if n > spec.frames_per_clip:  # a random window of the video, evenly sampled
                     start = int(self.rng.integers(0, n - spec.frames_per_clip + 1))
                     picks = list(range(start, start + spec.frames_per_clip))
-                items.append((vi, np.asarray(picks)))
+                items.append((vi, tuple(ref.crops[i] for i in picks)))
             else:
                 k = n if cfg.frames_per_video is None else min(n, cfg.frames_per_video)
                 for ci in self.rng.choice(n, size=k, replace=False):
-                    items.append((vi, np.asarray([ci])))
+                    items.append((vi, (ref.crops[int(ci)],)))
         order = self.rng.permutation(len(items))
-        for sl in batches(len(order), cfg.batch_size):
-            xs, ys = [], []
-            for j in order[sl]:
-                vi, picks = items[j]
-                images = self.videos[vi].crops[picks]
-                if cfg.augment.jpeg > 0 and self.rng.random() < cfg.augment.jpeg:
-                    images = _jpeg(images, self.rng, cfg.augment)
+        self.plan = [
+            (int(self.rng.integers(0, 2**31 - 1)), [items[j] for j in order[sl]])
+            for sl in batches(len(order), cfg.batch_size)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        from harness.stream import UnitDataset
+
+        cfg, spec = self.cfg, self.spec
+        if self._reader is None:  # one per worker: it remembers the last video it read
+            self._reader = UnitDataset(self.prep, self.refs, [], spec.kind, spec.input_size)
+        seed, items = self.plan[index]
+        rng = np.random.default_rng(seed)
+        xs, ys = [], []
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # the torchvision augmentations draw from torch's RNG
+            for vi, picks in items:
+                ref = self.refs[vi]
+                images = resize_crops(self._reader.crops(ref.video_id)[list(picks)], spec.input_size)
+                if cfg.augment.jpeg > 0 and rng.random() < cfg.augment.jpeg:
+                    images = _jpeg(images, rng, cfg.augment)
                 x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255)
                 if self.augment is not None:
                     x = self.augment(x).clamp_(0, 1)  # one draw per sample: a clip stays coherent
                 xs.append(x if spec.kind == "clip" else x[0])
-                ys.append(self.videos[vi].label)
-            yield torch.stack(xs), torch.tensor(ys, dtype=torch.long)
+                ys.append(ref.label)
+        return torch.stack(xs), torch.tensor(ys, dtype=torch.long)
+
+    def epoch(self, workers: int, device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
+        """This epoch's batches, in order (a new plan is drawn first)."""
+        self.new_epoch()
+        return iter(
+            torch.utils.data.DataLoader(
+                self,
+                batch_size=None,
+                shuffle=False,
+                num_workers=max(0, workers),
+                pin_memory=device.type == "cuda",
+                prefetch_factor=2 if workers > 0 else None,
+            )
+        )
 
 
 def _loss(logits: Tensor, y: Tensor, weight: Tensor | None, cfg: TrainConfig) -> Tensor:
@@ -208,30 +243,26 @@ def _loss(logits: Tensor, y: Tensor, weight: Tensor | None, cfg: TrainConfig) ->
 
 
 def video_scores(
-    detector: torch.nn.Module, videos: list[VideoCrops], batch_size: int, device: torch.device
+    detector: torch.nn.Module,
+    prep: PreparedData,
+    refs: list[Any],
+    batch_size: int,
+    device: torch.device,
+    workers: int = 0,
 ) -> tuple[float, float]:
-    """(AUROC of mean frame fake-probabilities per video, mean per-sample log loss).
+    """(AUROC of mean frame fake-probabilities per video, mean per-sample log loss), streamed.
 
     The log loss breaks ties when the validation AUROC saturates (it does at 1.0 on small
     splits): among checkpoints that rank validation videos equally well, keep the one that
     separates them with more confidence.
     """
-    spec = detector.spec  # type: ignore[attr-defined]
-    samples = make_samples(videos, spec.kind, spec.input_size, spec.frames_per_clip)
-    probs = fake_probabilities(detector, samples.x, batch_size, device).numpy()
-    ids, scores = aggregate_by_video(samples.video_ids, probs, "mean")
-    _, labels = video_labels(samples.video_ids, samples.labels.numpy())
-    y = samples.labels.numpy()
+    probs, meta = stream_probabilities(detector, prep, refs, batch_size, device, workers)
+    ids, scores = aggregate_by_video(meta.video_ids, probs, "mean")
+    _, labels = video_labels(meta.video_ids, np.asarray(meta.labels))
+    y = np.asarray(meta.labels)
     p = np.clip(probs, 1e-7, 1 - 1e-7)
     loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))) if len(p) else float("nan")
     return auroc(labels, scores), loss
-
-
-def video_auroc(
-    detector: torch.nn.Module, videos: list[VideoCrops], batch_size: int, device: torch.device
-) -> float:
-    """AUROC of mean frame fake-probabilities per video (clip detectors: one clip per video)."""
-    return video_scores(detector, videos, batch_size, device)[0]
 
 
 def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | None = None) -> TrainResult:
@@ -246,16 +277,16 @@ def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | N
     rng = np.random.default_rng(config.seed)
     device = resolve_device(config.device)
     prep = prepared or prepare_dataset(config.data, progress=progress)
-    train_videos, val_videos = load_split(prep, "train"), load_split(prep, "val")
-    if not train_videos or not val_videos:
+    train_refs, val_refs = video_refs(prep, "train"), video_refs(prep, "val")
+    if not train_refs or not val_refs:
         raise ValueError(
             f"{prep.manifest.dataset}: training needs usable videos in train and val "
-            f"(got {len(train_videos)} and {len(val_videos)}); see `harness data prepare`"
+            f"(got {len(train_refs)} and {len(val_refs)}); see `harness data prepare`"
         )
     model = create_detector(config.detector, **config.detector_options).to(device)
     spec = model.spec
-    data = _TrainSet(train_videos, spec, config, rng)
-    labels = np.array([v.label for v in train_videos])
+    data = _TrainSet(prep, train_refs, spec, config, rng)
+    labels = np.array([r.label for r in train_refs])
     weight = None
     if config.class_weights:
         counts = np.bincount(labels, minlength=2).astype(float)
@@ -281,7 +312,7 @@ def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | N
             model.train()
             losses = []
             bar = tqdm(
-                data.epoch(),
+                data.epoch(config.workers, device),
                 total=data.num_batches(),
                 desc=f"train {config.detector} epoch {epoch}/{config.epochs}",
                 unit="batch",
@@ -302,7 +333,7 @@ def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | N
                 sched.step()
                 losses.append(loss.item())
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-            val, val_loss = video_scores(model, val_videos, config.batch_size, device)
+            val, val_loss = video_scores(model, prep, val_refs, config.batch_size, device, config.workers)
             history.append(
                 {"epoch": epoch, "loss": float(np.mean(losses)), "val_auroc": val, "val_loss": val_loss}
             )
@@ -322,8 +353,12 @@ def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | N
                     break
     # Report the test AUROC of the kept checkpoint (never used to choose it).
     best_model = create_detector(config.detector, checkpoint=out).to(device)
-    test_videos = load_split(prep, "test")
-    test = video_auroc(best_model, test_videos, config.batch_size, device) if test_videos else float("nan")
+    test_refs = video_refs(prep, "test")
+    test = (
+        video_scores(best_model, prep, test_refs, config.batch_size, device, config.workers)[0]
+        if test_refs
+        else float("nan")
+    )
     seconds = time.perf_counter() - start
     meta = {**best_model.checkpoint_meta, "test_auroc_clean": test, "train_seconds_total": seconds}
     meta.pop("code_version", None)

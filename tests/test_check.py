@@ -287,6 +287,7 @@ def _argv(tiny: tuple[Any, Path], tmp_path: Path, *extra: str) -> list[str]:
         "--baseline",
         str(tmp_path / "baseline.json"),
         "-q",
+        "--fresh",  # tests swap attack code in memory, which no run key can see
         *extra,
     ]
 

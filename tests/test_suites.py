@@ -78,7 +78,7 @@ def _config(tiny: tuple[Any, Path], tmp_path: Path, **cli: Any) -> RunConfig:
 def test_a_suite_run_scores_clean_once_and_writes_one_result_per_member(
     tiny: tuple[Any, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import harness.scoring as scoring
+    import harness.runner as runner
 
     suite = tmp_path / "mini.yaml"
     suite.write_text(
@@ -86,10 +86,11 @@ def test_a_suite_run_scores_clean_once_and_writes_one_result_per_member(
         "  - attack: jpeg\n    quality: 30\n  - attack: noise\n"
     )
     calls = []
-    real = scoring.fake_probabilities
-    monkeypatch.setattr(scoring, "fake_probabilities", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = runner._run_stage
+    monkeypatch.setattr(runner, "_run_stage", lambda ctx, name, *a: calls.append(name) or real(ctx, name, *a))
     results = evaluate(_config(tiny, tmp_path, suite=str(suite)), progress=False)
-    assert len(calls) == 2, "validation and test split scored clean exactly once each"
+    assert calls.count("clean") == 1, "validation and test split scored clean once, in one stage"
+    assert len(calls) == 1 + len(results), "then one stage per member"
     tags = [(r.result["attack"], r.result["budget_tag"]) for r in results]
     assert tags == [
         ("fgsm", "eps2of255"),
