@@ -18,8 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import torch
-
 T = TypeVar("T")
 
 # Collective steps wait for the slowest process (rank 0 may train a demo model first).
@@ -55,8 +53,10 @@ def is_main() -> bool:
 
 def local_device(device: str) -> str:
     """The device this process uses: under torchrun ``auto``/``cuda`` mean ``cuda:LOCAL_RANK``."""
+    import torch
+
     w = world()
-    if not w.distributed or not torch.cuda.is_available() or device not in ("auto", "cuda"):
+    if not w.distributed or device not in ("auto", "cuda") or not torch.cuda.is_available():
         return device
     return f"cuda:{w.local_rank % torch.cuda.device_count()}"
 
@@ -64,10 +64,14 @@ def local_device(device: str) -> str:
 @contextlib.contextmanager
 def process_group(device: str) -> Iterator[World]:
     """Join torchrun's process group for the duration (no-op for one process or if joined)."""
+    w = world()
+    if not w.distributed:
+        yield w
+        return
+    import torch
     import torch.distributed as dist
 
-    w = world()
-    if not w.distributed or dist.is_initialized():
+    if dist.is_initialized():
         yield w
         return
     dev = local_device(device)
@@ -82,6 +86,8 @@ def process_group(device: str) -> Iterator[World]:
 
 
 def _active() -> bool:
+    if not world().distributed:
+        return False
     import torch.distributed as dist
 
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
@@ -89,6 +95,7 @@ def _active() -> bool:
 
 def barrier() -> None:
     """Wait for every process (no-op for one process)."""
+    import torch
     import torch.distributed as dist
 
     if _active():
