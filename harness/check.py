@@ -867,9 +867,13 @@ def check(config: CheckConfig, progress: bool = True) -> CheckReport:
     )
     times = {member_key(r.result): float(r.result["metrics"].get("attack_seconds", 0.0)) for r in results}
 
+    from harness.distributed import is_main
+
     updated = False
     junit_path = None
-    if config.update_baseline:
+    if not is_main():  # under torchrun rank 0 alone writes the baseline and the JUnit file
+        pass
+    elif config.update_baseline:
         if not failed:
             write_baseline(config.baseline, current)
             updated = True

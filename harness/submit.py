@@ -358,15 +358,19 @@ def submit(config: SubmitConfig, progress: bool = True) -> tuple[Path, list[Any]
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     from harness.datasets._splits import write_json_atomic
+    from harness.distributed import is_main
 
-    write_json_atomic(entry_dir / ENTRY_FILE, entry)  # present (and flagged) even if interrupted
+    main = is_main()  # under torchrun rank 0 alone writes the entry and the leaderboard
+    if main:
+        write_json_atomic(entry_dir / ENTRY_FILE, entry)  # present (and flagged) even if interrupted
     results = evaluate(run_config, progress=progress, detector=detector, members=members)
     entry["status"] = "complete"
     entry["device"] = _device_name(_devices(detector)[0])
-    write_json_atomic(entry_dir / ENTRY_FILE, entry)
-    from harness.leaderboard import write_leaderboards
+    if main:
+        write_json_atomic(entry_dir / ENTRY_FILE, entry)
+        from harness.leaderboard import write_leaderboards
 
-    write_leaderboards(Path(config.results_dir), Path(config.leaderboard_dir))  # shows the entry's flags
+        write_leaderboards(Path(config.results_dir), Path(config.leaderboard_dir))  # shows the entry's flags
     return entry_dir / ENTRY_FILE, results, report
 
 
