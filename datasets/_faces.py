@@ -10,6 +10,11 @@ Cache: one compressed ``.npz`` (crops) plus one ``.json`` (frame indices, boxes,
 source size and mtime) per video, under a folder keyed by every setting. A second run decodes and
 detects nothing. Unusable inputs (no face, corrupt, zero-length, absent) become skip records with a
 reason; they never crash a run, and the skip is cached too.
+
+At scale (:func:`extract_faces`): videos are decoded in DataLoader worker processes, the detector
+runs here on batches of frames gathered across videos, each video is cached as soon as it is done
+(an interrupted run resumes), memory is bounded by the batch, not the dataset, and
+``rank``/``world_size`` split the videos between processes or machines sharing one cache.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -206,6 +211,9 @@ def _read_opencv(path: Path, num_frames: int) -> tuple[list[int], list[np.ndarra
 
 
 # -- face detectors ---------------------------------------------------------------------------------
+Hit = tuple[list[float], float]  # a face box (x1, y1, x2, y2) in frame pixels and its score
+
+
 class FaceDetector:
     """Largest face per frame: ``detect(frames) -> [(box x1,y1,x2,y2, score) | None]``."""
 
@@ -215,7 +223,7 @@ class FaceDetector:
         self._mtcnn: Any = None
         self._haar: Any = None
 
-    def detect(self, frames: Sequence[np.ndarray]) -> list[tuple[list[float], float] | None]:
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Hit | None]:
         if self.config.detector == "none":
             return [([0.0, 0.0, float(f.shape[1]), float(f.shape[0])], 1.0) for f in frames]
         scaled, scales = zip(*(self._downscale(f) for f in frames), strict=True)
@@ -223,7 +231,7 @@ class FaceDetector:
             found = [self._haar_one(f) for f in scaled]
         else:
             found = self._mtcnn_batch(list(scaled))
-        out: list[tuple[list[float], float] | None] = []
+        out: list[Hit | None] = []
         for hit, s in zip(found, scales, strict=True):
             out.append(None if hit is None else ([v / s for v in hit[0]], hit[1]))
         return out
@@ -237,7 +245,7 @@ class FaceDetector:
             return frame, 1.0
         return cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA), s
 
-    def _haar_one(self, frame: np.ndarray) -> tuple[list[float], float] | None:
+    def _haar_one(self, frame: np.ndarray) -> Hit | None:
         import cv2
 
         if self._haar is None:
@@ -254,7 +262,7 @@ class FaceDetector:
         x, y, w, h = max(faces, key=lambda b: b[2] * b[3])
         return [float(x), float(y), float(x + w), float(y + h)], 1.0
 
-    def _mtcnn_batch(self, frames: list[np.ndarray]) -> list[tuple[list[float], float] | None]:
+    def _mtcnn_batch(self, frames: list[np.ndarray]) -> list[Hit | None]:
         import torch
 
         if self._mtcnn is None:
@@ -264,21 +272,29 @@ class FaceDetector:
             if device == "auto":
                 device = "cuda" if torch.cuda.is_available() else "cpu"
             self._mtcnn = MTCNN(keep_all=True, device=device, min_face_size=self.config.min_face_size)
-        out: list[tuple[list[float], float] | None] = []
-        # MTCNN batches frames of one size; a video's frames share one.
-        with torch.inference_mode():
-            boxes, probs = self._mtcnn.detect(np.stack(frames))
-        for b, p in zip(boxes, probs, strict=True):
-            if b is None:
-                out.append(None)
-                continue
-            keep = [i for i in range(len(b)) if p[i] is not None and p[i] >= self.config.mtcnn_threshold]
-            if not keep:
-                out.append(None)
-                continue
-            best = max(keep, key=lambda i: (b[i][2] - b[i][0]) * (b[i][3] - b[i][1]))
-            out.append(([float(v) for v in b[best]], float(p[best])))
+        # MTCNN batches frames of one size only: one call per size (frames of several videos).
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, frame in enumerate(frames):
+            by_shape.setdefault(frame.shape, []).append(i)
+        out: list[Hit | None] = [None] * len(frames)
+        for positions in by_shape.values():
+            with torch.inference_mode():
+                boxes, probs = self._mtcnn.detect(np.stack([frames[i] for i in positions]))
+            for i, b, p in zip(positions, boxes, probs, strict=True):
+                out[i] = self._largest(b, p)
         return out
+
+    def _largest(self, boxes: np.ndarray | None, probs: np.ndarray | None) -> Hit | None:
+        """The largest MTCNN face above the probability threshold, or None."""
+        if boxes is None or probs is None:
+            return None
+        keep = [
+            i for i in range(len(boxes)) if probs[i] is not None and probs[i] >= self.config.mtcnn_threshold
+        ]
+        if not keep:
+            return None
+        best = max(keep, key=lambda i: (boxes[i][2] - boxes[i][0]) * (boxes[i][3] - boxes[i][1]))
+        return [float(v) for v in boxes[best]], float(probs[best])
 
 
 def square_crop(
@@ -401,8 +417,25 @@ def _source_stamp(path: Path) -> dict[str, Any]:
 
 
 # -- extraction -------------------------------------------------------------------------------------
-def extract_track(record: VideoRecord, source: Path, config: FaceConfig, detector: FaceDetector) -> FaceTrack:
-    """Decode, detect and crop one video (no cache). Never raises for bad media: sets ``reason``."""
+
+
+@dataclass
+class DecodedVideo:
+    """The sampled RGB frames of one video, decoded and waiting for the face detector."""
+
+    video_id: str
+    frame_indices: list[int]
+    frames: list[np.ndarray]
+    frame_count: int
+
+
+def decode_video(record: VideoRecord, source: Path, config: FaceConfig) -> DecodedVideo | FaceTrack:
+    """Decode one video's sampled frames, or return its final track when no detector is needed.
+
+    A pre-cropped face folder (``media="frames"``) already is its track; a file that cannot be
+    read becomes a skip track with the reason. No detector, cache or GPU is touched, so this runs
+    in DataLoader workers; it never raises for bad media.
+    """
     if record.media == "frames":
         return _precropped_track(record, source, config)
     try:
@@ -411,30 +444,49 @@ def extract_track(record: VideoRecord, source: Path, config: FaceConfig, detecto
         return FaceTrack(record.video_id, None, reason="file missing")
     except MediaError as exc:
         return FaceTrack(record.video_id, None, reason=f"unreadable: {exc}")
-    found = detector.detect(frames)
+    return DecodedVideo(record.video_id, indices, frames, count)
+
+
+def crop_faces(video: DecodedVideo, found: Sequence[Hit | None], config: FaceConfig) -> FaceTrack:
+    """The track of a decoded video from the detector's hit per frame (crops, boxes, scores)."""
     crops, kept, boxes, scores = [], [], [], []
-    for i, frame, hit in zip(indices, frames, found, strict=True):
+    # detector "none": the frame already is the face crop, so no margin is added around it.
+    margin = 0.0 if config.detector == "none" else config.margin
+    for i, frame, hit in zip(video.frame_indices, video.frames, found, strict=True):
         if hit is None:
             continue
-        # detector "none": the frame already is the face crop, so no margin is added around it.
-        margin = 0.0 if config.detector == "none" else config.margin
         crops.append(
             square_crop(frame, hit[0], margin, config.crop_size, replicate=config.detector == "none")
         )
         kept.append(i)
         boxes.append([round(v, 2) for v in hit[0]])
         scores.append(round(hit[1], 4))
+    sampled = len(video.frames)
     if not crops:
         return FaceTrack(
-            record.video_id,
+            video.video_id,
             None,
-            frames_sampled=len(frames),
-            frame_count=count,
-            reason=f"no face found in {len(frames)} sampled frames",
+            frames_sampled=sampled,
+            frame_count=video.frame_count,
+            reason=f"no face found in {sampled} sampled frames",
         )
     return FaceTrack(
-        record.video_id, np.stack(crops), kept, boxes, scores, frames_sampled=len(frames), frame_count=count
+        video.video_id,
+        np.stack(crops),
+        kept,
+        boxes,
+        scores,
+        frames_sampled=sampled,
+        frame_count=video.frame_count,
     )
+
+
+def extract_track(record: VideoRecord, source: Path, config: FaceConfig, detector: FaceDetector) -> FaceTrack:
+    """Decode, detect and crop one video (no cache). Never raises for bad media: sets ``reason``."""
+    decoded = decode_video(record, source, config)
+    if isinstance(decoded, FaceTrack):
+        return decoded
+    return crop_faces(decoded, detector.detect(decoded.frames), config)
 
 
 def _precropped_track(record: VideoRecord, folder: Path, config: FaceConfig) -> FaceTrack:
@@ -466,6 +518,100 @@ def _precropped_track(record: VideoRecord, folder: Path, config: FaceConfig) -> 
     )
 
 
+class _DecodeJobs:
+    """Map-style dataset for the DataLoader: item ``i`` is ``decode_video`` of the i-th cache miss.
+
+    A plain class rather than a ``torch.utils.data.Dataset`` subclass, so that importing this
+    module does not import torch.
+    """
+
+    def __init__(self, jobs: Sequence[tuple[VideoRecord, Path]], config: FaceConfig) -> None:
+        self.jobs = jobs
+        self.config = config
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, i: int) -> DecodedVideo | FaceTrack:
+        record, source = self.jobs[i]
+        return decode_video(record, source, self.config)
+
+
+def _as_is(item: Any) -> Any:
+    """DataLoader ``collate_fn`` that keeps items as they are (no numpy -> tensor conversion)."""
+    return item
+
+
+def stream_tracks(
+    jobs: Sequence[tuple[VideoRecord, Path]],
+    config: FaceConfig,
+    detector: FaceDetector,
+    workers: int = 0,
+    detect_batch: int = 64,
+) -> Iterator[tuple[int, FaceTrack]]:
+    """Extract the tracks of ``jobs`` (record, source); yields ``(job position, track)`` as each is done.
+
+    Videos are decoded by ``workers`` DataLoader processes (0: in this process); the detector runs
+    here, once per ``detect_batch`` or so frames gathered across videos, so MTCNN fills a GPU
+    batch. Tracks come out of the same ``decode_video`` and ``crop_faces`` as ``extract_track``,
+    hence equal to it. At most ``detect_batch + num_frames`` frames wait here, plus the
+    DataLoader's prefetch (2 videos per worker): memory does not grow with the number of videos.
+    Tracks may be yielded out of job order.
+    """
+    if not jobs:  # a fully cached run starts no worker processes
+        return
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(
+        _DecodeJobs(jobs, config),
+        batch_size=None,
+        shuffle=False,
+        num_workers=min(workers, len(jobs)),
+        collate_fn=_as_is,
+        # No cv2.setNumThreads in the workers: in a forked child it deadlocks once this process
+        # has used OpenCV's thread pool (measured: Haar, then workers).
+    )
+    pending: list[tuple[int, DecodedVideo]] = []
+    waiting = 0  # frames in ``pending``
+    for position, item in enumerate(loader):
+        if isinstance(item, FaceTrack):  # skipped or pre-cropped: nothing to detect
+            yield position, item
+            continue
+        pending.append((position, item))
+        waiting += len(item.frames)
+        if waiting >= detect_batch:
+            yield from _detect_pending(pending, config, detector)
+            pending, waiting = [], 0
+    yield from _detect_pending(pending, config, detector)
+
+
+def _detect_pending(
+    pending: list[tuple[int, DecodedVideo]], config: FaceConfig, detector: FaceDetector
+) -> Iterator[tuple[int, FaceTrack]]:
+    """One detector call for the frames of every pending video, then each video's crops."""
+    if not pending:
+        return
+    found = detector.detect([frame for _, video in pending for frame in video.frames])
+    start = 0
+    for position, video in pending:
+        end = start + len(video.frames)
+        yield position, crop_faces(video, found[start:end], config)
+        start = end
+
+
+def _check_shard(rank: int, world_size: int) -> None:
+    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"world_size must be an integer >= 1, got {world_size!r}")
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
+        raise ValueError(f"rank must be an integer in [0, world_size={world_size}), got {rank!r}")
+
+
+def _drop_pixels(track: FaceTrack) -> None:
+    """Keep the number of crops, free their pixels (a slice would keep the whole array alive)."""
+    if track.crops is not None:
+        track.crops = np.empty((len(track.crops), 0, 0, 3), dtype=np.uint8)
+
+
 @dataclass
 class ExtractionReport:
     """Per-video outcome of face extraction over a dataset."""
@@ -495,33 +641,62 @@ def extract_faces(
     device: str = "auto",
     progress: bool = True,
     with_crops: bool = False,
+    *,
+    workers: int = 0,
+    detect_batch: int = 64,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> ExtractionReport:
     """Extract (or load from cache) faces of ``records``; bad videos become skip records.
 
-    ``with_crops=False`` (for reports) avoids reading cached crops back from disk.
+    ``with_crops=False`` (for reports) avoids reading cached crops back from disk and keeps only
+    the number of crops of fresh tracks. Cache misses stream through :func:`stream_tracks`
+    (``workers`` decoding processes, detector batches of about ``detect_batch`` frames) and each
+    video is cached as soon as it is done. ``rank``/``world_size`` shard the work for several
+    processes or machines: this call handles the records at positions ``i % world_size == rank``
+    and reports only those; once every shard is done, a ``world_size=1`` call reads the full
+    report from the cache.
     """
     from tqdm import tqdm
 
+    _check_shard(rank, world_size)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers must be an integer >= 0, got {workers!r}")
+    if isinstance(detect_batch, bool) or not isinstance(detect_batch, int) or detect_batch < 1:
+        raise ValueError(f"detect_batch must be an integer >= 1, got {detect_batch!r}")
     cache = FaceCache(index.dataset, config, cache_dir)
-    detector = FaceDetector(config, device)
-    records = list(records)
-    tracks: dict[str, FaceTrack] = {}
-    skipped: list[Skipped] = []
-    decoded = 0
-    bar = tqdm(records, desc=f"faces {index.dataset}", unit="video", disable=not progress)
-    for record in bar:
+    shard = [r for i, r in enumerate(records) if i % world_size == rank]
+    desc = f"faces {index.dataset}" + (f" shard {rank}/{world_size}" if world_size > 1 else "")
+    bar = tqdm(total=len(shard), desc=desc, unit="video", disable=not progress)
+    done: list[FaceTrack | None] = [None] * len(shard)
+    misses: list[tuple[VideoRecord, Path]] = []
+    miss_at: list[int] = []  # shard position of each miss
+    for position, record in enumerate(shard):
         source = index.abspath(record)
         track = cache.load(record, source, with_crops=with_crops)
         if track is None:
-            track = extract_track(record, source, config, detector)
-            decoded += 1
-            cache.save(record, source, track)
-            if not with_crops and track.crops is not None:
-                track.crops = track.crops[:, :0, :0]  # keep the count, drop the pixels
+            misses.append((record, source))
+            miss_at.append(position)
+        else:
+            done[position] = track
+            bar.update()
+    detector = FaceDetector(config, device)
+    for job, track in stream_tracks(misses, config, detector, workers, detect_batch):
+        record, source = misses[job]
+        cache.save(record, source, track)
+        if not with_crops:
+            _drop_pixels(track)
+        done[miss_at[job]] = track
+        bar.update()
+    bar.close()
+    tracks: dict[str, FaceTrack] = {}
+    skipped: list[Skipped] = []
+    for record, track in zip(shard, done, strict=True):
+        assert track is not None  # every miss was yielded by stream_tracks
         tracks[record.video_id] = track
         if track.reason is not None:
             skipped.append(Skipped(record.video_id, record.path, track.reason, stage="faces"))
-    return ExtractionReport(tracks=tracks, skipped=skipped, decoded=decoded)
+    return ExtractionReport(tracks=tracks, skipped=skipped, decoded=len(misses))
 
 
 def load_crops(

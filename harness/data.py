@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import distributed
 from harness.datasets import DATASETS
 from harness.datasets._base import DatasetError, DatasetIndex, cache_root
 from harness.datasets._faces import ExtractionReport, FaceConfig, extract_faces
@@ -32,6 +33,7 @@ class DataConfig:
     faces: FaceConfig = field(default_factory=FaceConfig)
     cache_dir: str | None = None
     device: str = "auto"
+    workers: int = 0  # processes decoding videos during face extraction (0: in this process)
 
 
 @dataclass
@@ -69,13 +71,42 @@ def manifest_path(manifest: Manifest, cache_dir: str | os.PathLike[str] | None =
 
 
 def prepare_dataset(config: DataConfig, progress: bool = True) -> PreparedData:
-    """Index, split (manifest written to the cache) and extract faces for every video."""
+    """Index, split (manifest written to the cache) and extract faces for every video.
+
+    Faces are written to the cache as each video finishes, so an interrupted prepare resumes.
+    Under torchrun (``torchrun --nproc_per_node=N --no-python harness data prepare ...``; with
+    ``--nnodes`` and a shared cache folder, over many machines) every process extracts its share
+    of the videos, then all of them read the finished cache.
+    """
     index = open_dataset(config.dataset, config.root, config.cache_dir, **config.options)
     manifest = make_manifest(index, config.protocol, config.seed, config.ratios)
     path = manifest.save(manifest_path(manifest, config.cache_dir))
     by_id = index.by_id()
     records = [by_id[r.video_id] for r in manifest.rows]
-    report = extract_faces(index, records, config.faces, config.cache_dir, config.device, progress=progress)
+    w = distributed.world()
+    device = distributed.local_device(config.device)
+    if w.distributed:  # under torchrun: each process extracts its share of the videos first
+        extract_faces(
+            index,
+            records,
+            config.faces,
+            config.cache_dir,
+            device,
+            progress=progress and w.main,
+            workers=config.workers,
+            rank=w.rank,
+            world_size=w.world_size,
+        )
+        distributed.barrier()
+    report = extract_faces(
+        index,
+        records,
+        config.faces,
+        config.cache_dir,
+        device,
+        progress=progress and w.main,
+        workers=config.workers,
+    )
     return PreparedData(config, index, manifest, path, report)
 
 
