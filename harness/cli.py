@@ -80,7 +80,7 @@ def cmd_data_prepare(args: argparse.Namespace) -> int:
     from harness.data import DataConfig, format_summary, prepare_dataset
 
     cli: dict[str, Any] = {}
-    for flag in ("dataset", "root", "protocol", "seed", "cache_dir", "device"):
+    for flag in ("dataset", "root", "protocol", "seed", "cache_dir", "device", "workers"):
         if hasattr(args, flag):
             cli[flag] = getattr(args, flag)
     faces = {
@@ -325,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache-dir", help="cache folder (default $HARNESS_CACHE or ~/.cache/deepfake-harness)"
     )
     p_prep.add_argument("--device", help="auto|cpu|cuda for MTCNN (default auto)")
+    p_prep.add_argument("--workers", type=int, help="processes decoding videos (default 0: in this process)")
     p_prep.add_argument("--config", help="YAML file of these settings (flags override it)")
     p_prep.add_argument(
         "-o",

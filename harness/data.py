@@ -78,15 +78,17 @@ def prepare_dataset(config: DataConfig, progress: bool = True) -> PreparedData:
     ``--nnodes`` and a shared cache folder, over many machines) every process extracts its share
     of the videos, then all of them read the finished cache.
     """
-    index = open_dataset(config.dataset, config.root, config.cache_dir, **config.options)
+    with distributed.main_first():  # under torchrun rank 0 generates/indexes first (shared files)
+        index = open_dataset(config.dataset, config.root, config.cache_dir, **config.options)
     manifest = make_manifest(index, config.protocol, config.seed, config.ratios)
     path = manifest.save(manifest_path(manifest, config.cache_dir))
     by_id = index.by_id()
     records = [by_id[r.video_id] for r in manifest.rows]
     w = distributed.world()
     device = distributed.local_device(config.device)
+    decoded = None
     if w.distributed:  # under torchrun: each process extracts its share of the videos first
-        extract_faces(
+        shard = extract_faces(
             index,
             records,
             config.faces,
@@ -97,7 +99,7 @@ def prepare_dataset(config: DataConfig, progress: bool = True) -> PreparedData:
             rank=w.rank,
             world_size=w.world_size,
         )
-        distributed.barrier()
+        decoded = sum(distributed.all_gather(shard.decoded))  # also waits for every process
     report = extract_faces(
         index,
         records,
@@ -107,6 +109,8 @@ def prepare_dataset(config: DataConfig, progress: bool = True) -> PreparedData:
         progress=progress and w.main,
         workers=config.workers,
     )
+    if decoded is not None:
+        report.decoded = decoded
     return PreparedData(config, index, manifest, path, report)
 
 

@@ -202,6 +202,18 @@ def test_two_torchrun_ranks_write_the_same_numbers_as_one_process(tiny: Any, tmp
     assert two.stdout.count("AUROC clean") == 1, "only rank 0 prints the table"
 
 
+@pytest.mark.skipif(shutil.which("torchrun", path=str(BIN)) is None, reason="torchrun not installed")
+def test_data_prepare_under_torchrun_shares_the_videos_out(tmp_path: Path) -> None:
+    prepare = ["data", "prepare", "--cache-dir", str(tmp_path), "-o", "size=tiny", "--face-detector", "haar"]
+    prepare += ["--frames", "4", "--workers", "1", "-q"]
+    two = _harness(prepare, torchrun=2)
+    assert two.returncode == 0, two.stderr
+    assert two.stdout.count("split protocol") == 1, "only rank 0 prints the summary"
+    assert "16 videos decoded in this run" in two.stdout, "rank 0 reads the cache its peer filled"
+    again = _harness(prepare)
+    assert again.returncode == 0 and "0 videos decoded in this run (16 from cache)" in again.stdout
+
+
 def test_two_runs_into_one_results_folder_lose_nothing(tiny: Any, tmp_path: Path) -> None:
     procs = [
         subprocess.Popen(
