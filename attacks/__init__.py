@@ -72,6 +72,7 @@ def __getattr__(attr: str) -> Any:
         "AttackModel",
         "project_linf",
         "project_l2",
+        "zero_gradient_mask",
     ):
         from harness.attacks import _base
 

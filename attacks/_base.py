@@ -223,11 +223,21 @@ class Attack:
         return f"{type(self).__name__}({settings})"
 
     # -- the common work -----------------------------------------------------------------------
-    def __call__(self, detector: Detector, x: Tensor, y: Tensor, seed: int | None = None) -> AttackResult:
+    def __call__(
+        self,
+        detector: Detector,
+        x: Tensor,
+        y: Tensor,
+        seed: int | None = None,
+        zero_grad: Tensor | None = None,
+    ) -> AttackResult:
         """Attack the batch ``x`` (labels ``y``); ``seed`` overrides ``config.seed`` for this call.
 
         The runner passes a seed derived from ``config.seed`` and the batch's place in the run's
         work plan, so a batch's output does not depend on which process or attempt computed it.
+        ``zero_grad``: the batch's :func:`zero_gradient_mask`, when the caller already has it
+        (the runner computes it once in its clean pass for every gradient attack of a run),
+        instead of one more forward and backward pass here.
         """
         start = time.perf_counter()
         self.seed = self.config.seed if seed is None else int(seed)
@@ -242,6 +252,7 @@ class Attack:
         idx = mask.nonzero().squeeze(1)
         out = x.clone()
         queries = 0
+        known = zero_grad
         zero_grad = torch.zeros_like(mask) if self.uses_gradients else None
         if idx.numel():
             xs, ys = x[idx], y[idx]
@@ -253,7 +264,9 @@ class Attack:
                 with grad_mode:
                     adv = self.run(model, flat, ys)
                 queries = model.queries
-                if zero_grad is not None:
+                if zero_grad is not None and known is not None:
+                    zero_grad[idx] = known.to(zero_grad.device)[idx]
+                elif zero_grad is not None:
                     zero_grad[idx] = _zero_gradients(model, flat, ys)
             self._check_output(adv, flat)
             adv = adv.detach()
@@ -398,6 +411,17 @@ def quantize_8bit(x_adv: Tensor, x: Tensor, norm: str | None, eps: float | None)
 def generator(seed: int, device: torch.device) -> torch.Generator:
     """A local RNG on ``device`` seeded with ``seed`` (for attacks that draw their own noise)."""
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def zero_gradient_mask(detector: Detector, x: Tensor, y: Tensor) -> Tensor:
+    """Per sample of ``x`` (frames or clips, the detector's layout): is the cross-entropy
+    gradient of the true label at ``x`` exactly zero? Exactly what :meth:`Attack.__call__`
+    records as ``zero_grad`` (same wrapper, same fp64 loss), for callers that compute it once."""
+    clip = detector.spec.kind == "clip"
+    flat = (x.flatten(1, 2) if clip else x).contiguous()
+    model = AttackModel(detector, x.shape[1] if clip else None)
+    with _model_state(detector):
+        return _zero_gradients(model, flat.detach(), y)
 
 
 def _zero_gradients(model: AttackModel, x: Tensor, y: Tensor) -> Tensor:

@@ -219,6 +219,7 @@ class _Context:
     threshold_val_fpr: float | None = None
     thresholds: dict[str, Any] = field(default_factory=dict)  # the rule and validation counts
     batches: dict[str, int] = field(default_factory=dict)  # computed / resumed, this process
+    zero_grad: dict[int, Any] = field(default_factory=dict)  # per unit, from the clean pass (or None)
 
 
 def _prepare(config: RunConfig, progress: bool, detector: Any = None) -> _Context:
@@ -408,6 +409,17 @@ def _forward(ctx: _Context, x: torch.Tensor, oom: dict[str, int]) -> np.ndarray:
     return torch.cat(out).numpy()
 
 
+def _zero_grads(ctx: _Context, x: torch.Tensor, y: torch.Tensor, oom: dict[str, int]) -> torch.Tensor:
+    """The ``zero_grad`` self-check of a batch, in sub-batches of ``oom['batch']``."""
+    from harness.attacks import zero_gradient_mask
+
+    size = oom.setdefault("batch", len(x))
+    parts = [
+        zero_gradient_mask(ctx.detector, x[i : i + size], y[i : i + size]) for i in range(0, len(x), size)
+    ]
+    return torch.cat(parts)
+
+
 def _halving(x: torch.Tensor, oom: dict[str, int]) -> Iterator[torch.Tensor]:
     """Sub-batches of ``x`` of at most ``oom['batch']`` samples (the caller retries on OOM)."""
     size = oom.setdefault("batch", len(x))
@@ -435,8 +447,13 @@ def _retrying(fn: Any, n: int, oom: dict[str, int], device: torch.device) -> Any
                 torch.cuda.empty_cache()
 
 
-def _clean_stage(ctx: _Context, progress: bool) -> None:
-    """Clean scores of the evaluated and validation videos; fixes the thresholds."""
+def _clean_stage(ctx: _Context, progress: bool, gradients: bool = False) -> None:
+    """Clean scores of the evaluated and validation videos; fixes the thresholds.
+
+    ``gradients``: also record, per evaluated sample, whether the loss gradient at the clean
+    input is exactly zero (the ``zero_grad`` self-check), once for every gradient attack of the
+    run instead of one more forward and backward pass per attack and batch.
+    """
     from harness import metrics
     from harness.stream import plan_meta, plan_units
 
@@ -448,12 +465,20 @@ def _clean_stage(ctx: _Context, progress: bool) -> None:
     )
     oom: dict[str, int] = {}
 
+    evaluated = {u.index for u in ctx.units}
+
     def compute(unit: Any, batch: dict[str, Any]) -> dict[str, Any]:
         x = _to_device(batch["x"], ctx)
         probs = _retrying(lambda: _forward(ctx, x, oom), len(x), oom, ctx.device)
-        return {"p": probs.tolist()}
+        record: dict[str, Any] = {"p": probs.tolist()}
+        if gradients and unit.index in evaluated:
+            y = batch["y"].to(ctx.device)
+            zero = _retrying(lambda: _zero_grads(ctx, x, y, oom), len(x), oom, ctx.device)
+            record["zg"] = zero.int().tolist()
+        return record
 
     records = _run_stage(ctx, "clean", ctx.units + val_units, compute, "clean", progress)
+    ctx.zero_grad = {u.index: records[u.index].get("zg") for u in ctx.units}
     probs = np.concatenate([np.asarray(records[u.index]["p"], dtype=np.float64) for u in ctx.units])
     _check_finite(probs, config.detector, "clean")
     ctx.clean_probs = probs
@@ -574,10 +599,19 @@ def _run_member(
         seed = unit_seed(config.seed, unit.index)
         t0 = time.perf_counter()
 
+        known = ctx.zero_grad.get(unit.index) if attack.uses_gradients else None
+        zero_known = None if known is None else torch.tensor(known, dtype=torch.bool)
+
         def attack_all() -> list[Any]:
             size = oom.setdefault("batch", len(x))
             return [
-                attack(detector, x[i : i + size], y[i : i + size], seed=seed + i)
+                attack(
+                    detector,
+                    x[i : i + size],
+                    y[i : i + size],
+                    seed=seed + i,
+                    zero_grad=None if zero_known is None else zero_known[i : i + size],
+                )
                 for i in range(0, len(x), size)
             ]
 
@@ -853,7 +887,9 @@ def evaluate(
             )
         try:
             if todo:
-                _clean_stage(ctx, progress)
+                from harness.attacks import ATTACKS
+
+                _clean_stage(ctx, progress, gradients=any(ATTACKS.get(m.attack).uses_gradients for m in todo))
             for member in members:
                 if done[member.key] is not None:
                     results.append(done[member.key])

@@ -337,3 +337,18 @@ def test_torch_compile_gives_the_eager_numbers(tiny: Any, tmp_path: Path) -> Non
     det.accelerate(compile=True)
     assert torch.allclose(det(x), eager, atol=1e-5)
     assert np.isfinite(det(x).detach().numpy()).all()
+
+
+def test_the_zero_gradient_check_from_the_clean_pass_equals_the_attacks_own() -> None:
+    from harness.attacks import create_attack, zero_gradient_mask
+    from tests.tiny import faces, trained_detector
+
+    det = trained_detector()
+    x, y = faces(8, seed=3)
+    x[0] = 1.0  # a saturated sample: still a real gradient or not, both sides must agree
+    for name in ("pgd", "fgsm"):
+        attack = create_attack(name, eps=4 / 255, seed=1)
+        own = attack(det, x, y)
+        given = attack(det, x, y, zero_grad=zero_gradient_mask(det, x, y))
+        assert torch.equal(own.zero_grad, given.zero_grad)
+        assert torch.equal(own.x_adv, given.x_adv), "the precomputed check changes nothing else"
