@@ -5,9 +5,10 @@ A folder dataset of N one-frame "videos" (smooth random 256x256 stills, half rea
 made for each size (default 20, 200 and 2,000: 10x apart), its faces are cached with
 ``harness data prepare`` (not timed), and then ``harness run`` scores it clean and under FGSM with
 the published MesoNet-4 weights (``mesonet:Meso4_DF``: no training needed), as a user would. Each
-run is a separate process; its memory is sampled every 20 ms from ``/proc`` as the resident size
-of the whole process tree (the run and its data-loading workers), and the peak is reported with the
-wall time, the time per video and the ratios to the smallest size. Memory should stay flat (set by
+run is a separate process; its memory is sampled every 50 ms from ``/proc`` over the whole
+process tree (the run and its data-loading workers), and the peak is reported with the
+wall time, the time per video and the ratios to the smallest size. Memory is the proportional
+set size (PSS) summed over the tree, so pages the forked workers share are counted once. Memory should stay flat (set by
 the batch size and the workers) while time grows linearly. The last rows run the middle size under
 ``torchrun --nproc_per_node=1`` and ``=2`` (CPU, gloo).
 
@@ -51,15 +52,20 @@ def make_stills(root: Path, n: int, seed: int = 0) -> None:
         cv2.imwrite(str(root / label / f"still{i:06d}.png"), image)
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and all its descendants (from /proc)."""
+def _tree_memory(pid: int) -> int:
+    """Proportional set size (PSS) of ``pid`` and all its descendants, in bytes, from /proc.
+
+    PSS splits every shared page among the processes that map it, so forked data-loading
+    workers (which share the parent's libraries and pages copy-on-write) are not counted twice,
+    as a sum of resident sizes would.
+    """
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
         try:
-            with open(f"/proc/{p}/status") as f:
+            with open(f"/proc/{p}/smaps_rollup") as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith("Pss:"):
                         total += int(line.split()[1]) * 1024
                         break
             for task in os.listdir(f"/proc/{p}/task"):
@@ -80,8 +86,8 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     def poll() -> None:
         nonlocal peak
         while not stop.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
-            time.sleep(0.02)
+            peak = max(peak, _tree_memory(proc.pid))
+            time.sleep(0.05)
 
     thread = threading.Thread(target=poll, daemon=True)
     thread.start()
@@ -194,8 +200,8 @@ def main() -> None:
     base_n, base_s, base_m = rows[0][1], rows[0][2], rows[0][3]
     lines = [
         f"device: {device}; torch {torch.__version__}; meso4 (256 px) {args.attack}, batch "
-        f"{args.batch_size}, {args.workers} workers; one-frame videos; peak = resident memory of the "
-        "process tree",
+        f"{args.batch_size}, {args.workers} workers; one-frame videos; peak = memory of the "
+        "process tree (PSS)",
         "",
         "| run | videos | wall s | s / video | peak MiB | memory x | time x |",
         "|---|---:|---:|---:|---:|---:|---:|",

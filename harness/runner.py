@@ -358,7 +358,7 @@ def _run_stage(
 
     from harness import distributed
     from harness.records import RecordLog
-    from harness.stream import UnitDataset, loader, shard
+    from harness.stream import UnitDataset, loader, release_free_memory, shard
 
     w = ctx.world
     log = RecordLog(ctx.state_dir / name, w.rank)
@@ -380,6 +380,7 @@ def _run_stage(
                 log.append(record)
                 records[unit.index] = record
                 bar.update(1)
+                release_free_memory()
         bar.close()
     except Exception as exc:  # noqa: BLE001 - re-raised on every process below
         error = exc

@@ -154,10 +154,12 @@ class _TrainSet(torch.utils.data.Dataset):
     def __init__(
         self, prep: PreparedData, refs: list[Any], spec: Any, cfg: TrainConfig, rng: np.random.Generator
     ):
-        self.prep, self.refs, self.spec, self.cfg, self.rng = prep, refs, spec, cfg, rng
+        from harness.stream import CropReader
+
+        self.refs, self.spec, self.cfg, self.rng = refs, spec, cfg, rng
+        self.reader = CropReader(prep, (r.video_id for r in refs))
         self.augment = _augment_pipeline(cfg.augment, spec.input_size)
         self.plan: list[tuple[int, list[tuple[int, tuple[int, ...]]]]] = []
-        self._reader: Any = None
 
     def num_batches(self) -> int:
         if self.spec.kind == "clip":
@@ -193,11 +195,7 @@ class _TrainSet(torch.utils.data.Dataset):
         return len(self.plan)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        from harness.stream import UnitDataset
-
         cfg, spec = self.cfg, self.spec
-        if self._reader is None:  # one per worker: it remembers the last video it read
-            self._reader = UnitDataset(self.prep, self.refs, [], spec.kind, spec.input_size)
         seed, items = self.plan[index]
         rng = np.random.default_rng(seed)
         xs, ys = [], []
@@ -205,7 +203,7 @@ class _TrainSet(torch.utils.data.Dataset):
             torch.manual_seed(seed)  # the torchvision augmentations draw from torch's RNG
             for vi, picks in items:
                 ref = self.refs[vi]
-                images = resize_crops(self._reader.crops(ref.video_id)[list(picks)], spec.input_size)
+                images = resize_crops(self.reader.crops(ref.video_id)[list(picks)], spec.input_size)
                 if cfg.augment.jpeg > 0 and rng.random() < cfg.augment.jpeg:
                     images = _jpeg(images, rng, cfg.augment)
                 x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255)
@@ -217,6 +215,8 @@ class _TrainSet(torch.utils.data.Dataset):
 
     def epoch(self, workers: int, device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
         """This epoch's batches, in order (a new plan is drawn first)."""
+        from harness.stream import _init_worker, worker_context
+
         self.new_epoch()
         return iter(
             torch.utils.data.DataLoader(
@@ -226,6 +226,8 @@ class _TrainSet(torch.utils.data.Dataset):
                 num_workers=max(0, workers),
                 pin_memory=device.type == "cuda",
                 prefetch_factor=2 if workers > 0 else None,
+                multiprocessing_context=worker_context() if workers > 0 else None,
+                worker_init_fn=_init_worker if workers > 0 else None,
             )
         )
 
@@ -271,6 +273,7 @@ def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | N
 
     from harness.checkpoint import save_checkpoint
     from harness.detectors import create_detector
+    from harness.stream import release_free_memory
 
     start = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -332,6 +335,7 @@ def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | N
                 optimizer.step()
                 sched.step()
                 losses.append(loss.item())
+                release_free_memory()
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
             val, val_loss = video_scores(model, prep, val_refs, config.batch_size, device, config.workers)
             history.append(

@@ -352,3 +352,26 @@ def test_the_zero_gradient_check_from_the_clean_pass_equals_the_attacks_own() ->
         given = attack(det, x, y, zero_grad=zero_gradient_mask(det, x, y))
         assert torch.equal(own.zero_grad, given.zero_grad)
         assert torch.equal(own.x_adv, given.x_adv), "the precomputed check changes nothing else"
+
+
+def test_training_streams_and_is_the_same_with_any_number_of_workers(tiny: Any, tmp_path: Path) -> None:
+    from harness.checkpoint import load_checkpoint
+    from harness.train import AugmentConfig, TrainConfig, train
+
+    data, _ = tiny
+    states = []
+    for workers in (0, 2):
+        config = TrainConfig(
+            detector="cnn",
+            detector_options={"input_size": 32},
+            data=data,
+            epochs=1,
+            batch_size=16,
+            workers=workers,
+            augment=AugmentConfig(jpeg=0.5),  # every random draw of the recipe, per batch seed
+            output=str(tmp_path / f"w{workers}.pt"),
+        )
+        train(config, progress=False)
+        states.append(load_checkpoint(tmp_path / f"w{workers}.pt").state_dict)
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
