@@ -126,7 +126,9 @@ class Detector(nn.Module):
         raise NotImplementedError
 
     # -- speed -----------------------------------------------------------------------------------
-    def accelerate(self, precision: str = "fp32", channels_last: bool = False, compile: bool = False) -> Detector:
+    def accelerate(
+        self, precision: str = "fp32", channels_last: bool = False, compile: bool = False
+    ) -> Detector:
         """Set how the forward pass runs; returns ``self``. Numbers may move: results record it.
 
         ``precision``: ``fp32`` (default), ``bf16`` or ``fp16`` autocast for the network's forward
