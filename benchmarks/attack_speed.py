@@ -407,7 +407,7 @@ def main() -> None:
     ]
     footer = [
         "",
-        "harness {p} x is relative to the fp32 limit; speedup = torchattacks fp32 s/step / harness {p} "
+        "harness <precision> x is relative to the fp32 limit; speedup = torchattacks fp32 s/step / harness <precision> "
         "s/step; max abs dp = largest |fake-probability difference| on the attacked batch vs the "
         "fp32 harness run (same seed). The precision columns run with channels_last (NHWC): "
         "their fp32 differs from the plain fp32 by the memory layout only.",

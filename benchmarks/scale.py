@@ -154,7 +154,7 @@ def main() -> None:
             make_stills(root, n)
         prep = [str(BIN / "harness"), "data", "prepare", "--dataset", "folder", "--root", str(root)]
         subprocess.run(
-            prep + ["--face-detector", "none", "--frames", "1", "-q"],
+            prep + ["--face-detector", "none", "--frames", "1", "--workers", str(args.workers), "-q"],
             env=env,
             check=True,
             capture_output=True,
