@@ -875,7 +875,8 @@ def evaluate(
 
                 remove(ctx.state_dir)
             distributed.barrier()
-        done = {m.key: _finished(ctx, m, suite) for m in members}
+        # Rank 0 decides what is finished (the others may not see its results folder).
+        done = distributed.broadcast({m.key: _finished(ctx, m, suite) for m in members} if w.main else None)
         results: list[RunResult] = []
         failed: list[str] = []
         todo = [m for m in members if done[m.key] is None]
