@@ -307,6 +307,8 @@ def worker_context() -> Any:
     """
     import multiprocessing as mp
 
+    if "forkserver" not in mp.get_all_start_methods():  # Windows: spawn (each worker imports)
+        return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["harness.stream", "harness.train"])
     return ctx
