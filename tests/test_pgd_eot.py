@@ -1,0 +1,63 @@
+"""PGD with expectation over transformations: its perturbations survive real JPEG re-encoding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from harness.attacks import create_attack
+from harness.config import ConfigError
+from tests.tiny import auroc, faces, trained_detector
+
+
+def test_pgd_eot_perturbations_survive_real_jpeg_where_plain_pgd_is_erased(one_thread: None) -> None:
+    det = trained_detector()
+    x, y = faces(64, seed=5)
+    jpeg = create_attack("jpeg", quality=30)  # OpenCV's real codec, not the differentiable one
+    after_clean = auroc(det, jpeg(det, x, y).x_adv, y)
+    plain = create_attack("pgd", eps=2 / 255, steps=10, seed=1)(det, x, y).x_adv
+    eot = create_attack("pgd_eot", eps=2 / 255, steps=10, eot_samples=4, seed=1)(det, x, y).x_adv
+    after_plain = auroc(det, jpeg(det, plain, y).x_adv, y)
+    after_eot = auroc(det, jpeg(det, eot, y).x_adv, y)
+    # JPEG erases plain PGD (its AUROC returns to the clean-after-JPEG level); EOT's survives.
+    assert abs(after_plain - after_clean) < 0.1
+    assert after_eot < after_plain - 0.2, (after_clean, after_plain, after_eot)
+
+
+def test_transforms_are_random_per_sample_differentiable_and_optional(one_thread: None) -> None:
+    x, _ = faces(8, seed=2)
+    gen = torch.Generator().manual_seed(0)
+    off = create_attack("pgd_eot", p=0.0)
+    assert torch.equal(off.transform(x, gen), x), "p=0 applies nothing"
+    on = create_attack("pgd_eot", transforms=["jpeg"], p=1.0)
+    xg = x.clone().requires_grad_(True)
+    out = on.transform(xg, gen)
+    assert out.shape == x.shape and not torch.equal(out.detach(), x)
+    (grad,) = torch.autograd.grad(out.sum(), xg)
+    assert grad.abs().sum() > 0, "the differentiable JPEG passes gradients"
+    clips = x.reshape(2, 4 * 3, *x.shape[-2:])  # two 4-frame clips, flattened as the base does
+    assert on.transform(clips, gen).shape == clips.shape
+
+
+def test_queries_count_every_transformed_copy(one_thread: None) -> None:
+    det = trained_detector()
+    x, y = faces(6, seed=1)
+    result = create_attack("pgd_eot", steps=3, eot_samples=2)(det, x, y)
+    assert result.queries == 3 * 2 * 6
+    assert float(result.linf.max()) <= 4 / 255 + 1e-6
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"eot_samples": 0},
+        {"transforms": ["jpeg", "sharpen"]},
+        {"p": 1.5},
+        {"jpeg_quality": [90, 40]},
+        {"resize_scale": [0.5, 1.5]},
+        {"noise_sigma": -0.1},
+    ],
+)
+def test_bad_settings_are_refused(bad: dict) -> None:
+    with pytest.raises((ValueError, ConfigError)):
+        create_attack("pgd_eot", **bad)
