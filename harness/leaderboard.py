@@ -234,7 +234,14 @@ def masking_flags(results: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     notes = []
     for bb in results:
         a, budget = _num(bb["metrics"].get("auroc_adv")), _num(bb.get("budget"))
-        if not bb.get("black_box") or not bb.get("norm") or math.isnan(a) or math.isnan(budget):
+        if (
+            not bb.get("black_box")
+            or not bb.get("norm")
+            or bb.get("pre")
+            or bb.get("post")
+            or math.isnan(a)
+            or math.isnan(budget)
+        ):
             continue
         white = [
             (_num(w["metrics"].get("auroc_adv")), column_key(w))
@@ -301,8 +308,15 @@ def _row_intervals(
 
 
 def is_white_box(result: Mapping[str, Any]) -> bool:
-    """A white-box attack: it follows the detector's gradients and is not a query-only attack."""
-    return result.get("uses_gradients") is True and result.get("black_box") is False
+    """A white-box attack delivered straight to the detector: it follows the detector's gradients,
+    is not a query-only attack, and no codec stands between it and the detector (``pre``/``post``
+    rows are another threat model: they are compared among themselves, not with these)."""
+    return (
+        result.get("uses_gradients") is True
+        and result.get("black_box") is False
+        and not result.get("pre")
+        and not result.get("post")
+    )
 
 
 def ensemble_scores(labels: np.ndarray, advs: Sequence[np.ndarray]) -> np.ndarray:
@@ -490,6 +504,7 @@ def sanity_flags(
         for b in results:
             if (
                 a.get("attack") != b.get("attack")
+                or (a.get("pre"), a.get("post")) != (b.get("pre"), b.get("post"))
                 or a.get("norm") != b.get("norm")
                 or not a.get("norm")
                 or _steps(a) != _steps(b)

@@ -173,7 +173,7 @@ def attack_plan(config: RunConfig) -> tuple[list[Any], str | None]:
     value when its strength setting (``eps``, ``quality``, ...) is a list. Validated up front.
     """
     from harness.attacks import create_attack
-    from harness.suites import expand_member, load_suite
+    from harness.suites import expand_member, load_suite, split_ordering
 
     if config.suite:
         if config.attack_options:
@@ -185,7 +185,8 @@ def attack_plan(config: RunConfig) -> tuple[list[Any], str | None]:
         return list(suite.members), suite.name
     members = expand_member(config.attack, dict(config.attack_options))
     for m in members:
-        create_attack(m.attack, **m.options)  # bad settings fail before any work
+        rest, _, _ = split_ordering(m.options)
+        create_attack(m.attack, **rest)  # bad settings fail before any work
     return members, None
 
 
@@ -555,16 +556,32 @@ def _finished(ctx: _Context, member: Any, suite: str | None) -> RunResult | None
 
 def _create(config: RunConfig, member: Any) -> Any:
     from harness.attacks import create_attack
+    from harness.suites import split_ordering
 
-    return create_attack(
-        member.attack, **{"seed": config.seed, **member.options, "quantize": config.quantize}
-    )
+    rest, _, _ = split_ordering(member.options)
+    return create_attack(member.attack, **{"seed": config.seed, **rest, "quantize": config.quantize})
+
+
+def _codecs(config: RunConfig, member: Any) -> tuple[Any, Any, str]:
+    """(codec before the attack or None, codec after it or None, the ordering's tag suffix)."""
+    from harness.attacks import create_attack
+    from harness.suites import codec_member, ordering_tag, split_ordering
+
+    _, pre, post = split_ordering(member.options)
+
+    def build(spec: str | None) -> Any:
+        if not spec:
+            return None
+        codec = codec_member(spec)
+        return create_attack(codec.attack, **{**codec.options, "seed": config.seed})
+
+    return build(pre), build(post), ordering_tag(pre, post)
 
 
 def _member_path(ctx: _Context, member: Any, attack: Any) -> Path:
     from harness.suites import strength_tag
 
-    tag = strength_tag(attack.strength_param(), attack.strength_value)
+    tag = strength_tag(attack.strength_param(), attack.strength_value) + _codecs(ctx.config, member)[2]
     return result_path(
         ctx.config,
         {
@@ -583,11 +600,12 @@ def _run_member(
     from harness import distributed, metrics
     from harness.records import remove
     from harness.stream import unit_meta
-    from harness.suites import strength_tag
+    from harness.suites import split_ordering, strength_tag
 
     config, detector = ctx.config, ctx.detector
     attack = _create(config, member)
-    tag = strength_tag(attack.strength_param(), attack.strength_value)
+    pre, post, ordering = _codecs(config, member)
+    tag = strength_tag(attack.strength_param(), attack.strength_value) + ordering
     member_key = _member_key(ctx, member)
     label = f"{member.attack} {tag if tag != 'default' else ''}".strip()
     save_dir = _save_dir(config, member, tag, n_members)
@@ -595,10 +613,12 @@ def _run_member(
     kind = detector.spec.kind
 
     def compute(unit: Any, batch: dict[str, Any]) -> dict[str, Any]:
-        x = _to_device(batch["x"], ctx)
+        x = original = _to_device(batch["x"], ctx)
         y = batch["y"].to(ctx.device)
         seed = unit_seed(config.seed, unit.index)
         t0 = time.perf_counter()
+        if pre is not None:  # the attacker starts from an already re-encoded video
+            x = pre(detector, x, y).x_adv
 
         known = ctx.zero_grad.get(unit.index) if attack.uses_gradients else None
         zero_known = None if known is None else torch.tensor(known, dtype=torch.bool)
@@ -618,8 +638,12 @@ def _run_member(
 
         parts = _retrying(attack_all, len(x), oom, ctx.device)
         x_adv = torch.cat([r.x_adv for r in parts])
+        if post is not None:  # the platform re-encodes what the attacker delivers
+            x_adv = post(detector, x_adv, y).x_adv
         probs = _retrying(lambda: _forward(ctx, x_adv, oom), len(x), oom, ctx.device)
-        psnr = metrics.psnr(x.flatten(1).float().cpu().numpy(), x_adv.flatten(1).float().cpu().numpy())
+        # PSNR of what the detector sees against the original clean input (codecs included)
+        ref, seen = original.flatten(1).float().cpu().numpy(), x_adv.flatten(1).float().cpu().numpy()
+        psnr = metrics.psnr(ref, seen)
         if save_dir is not None:
             save_crops(save_dir, x_adv, unit_meta(unit, ctx.refs, kind))
         zero = [r.zero_grad for r in parts]
@@ -685,6 +709,9 @@ def _run_member(
         "attack_config": attack.resolved_config(),
         "target": attack.config.target,
         "quantized": bool(attack.config.quantize),
+        "ordering": "compress-then-attack" if pre else ("attack-then-compress" if post else "attack"),
+        "pre": split_ordering(member.options)[1],
+        "post": split_ordering(member.options)[2],
         "split": ctx.split,
         "threshold_source": ctx.threshold_source,
         "thresholds": ctx.thresholds,

@@ -35,11 +35,62 @@ class SuiteMember:
 
     @property
     def key(self) -> str:
-        """The leaderboard column of this member: ``attack@tag`` (e.g. ``pgd@eps4of255``)."""
+        """The leaderboard column of this member: ``attack@tag`` (e.g. ``pgd@eps4of255``, or
+        ``pgd@eps4of255+post-jpeg-quality75`` when a codec follows the attack)."""
         from harness.attacks import create_attack
 
-        attack = create_attack(self.attack, **self.options)
-        return f"{self.attack}@{strength_tag(attack.strength_param(), attack.strength_value)}"
+        rest, pre, post = split_ordering(self.options)
+        attack = create_attack(self.attack, **rest)
+        tag = strength_tag(attack.strength_param(), attack.strength_value)
+        return f"{self.attack}@{tag}{ordering_tag(pre, post)}"
+
+
+CODECS = ("jpeg", "h264")
+
+
+def codec_member(spec: str) -> SuiteMember:
+    """A real codec as the perturbation that applies it: ``jpeg:75`` (quality), ``h264:23`` (CRF)
+    or a bare ``jpeg`` / ``h264`` (its defaults); applied to every sample (``target=both``)."""
+    from harness.attacks import ATTACKS, create_attack
+
+    name, _, value = str(spec).partition(":")
+    if name not in CODECS:
+        raise ValueError(f"codec {spec!r}: use jpeg:QUALITY or h264:CRF (e.g. jpeg:75, h264:23)")
+    options: dict[str, Any] = {"target": "both"}
+    if value:
+        try:
+            options[ATTACKS.get(name).strength_param()] = int(value)
+        except ValueError as exc:
+            raise ValueError(f"codec {spec!r}: {value!r} is not a whole number") from exc
+    create_attack(name, **options)  # a bad quality or CRF fails here, before any work
+    return SuiteMember(name, options)
+
+
+def split_ordering(options: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
+    """``(attack settings, pre, post)``: ``pre`` compresses before the attack (the attacker gets an
+    already re-encoded video), ``post`` after it (the platform re-encodes what the attacker
+    delivers). At most one of them: the three orderings are one axis of the results."""
+    rest = dict(options)
+    pre, post = rest.pop("pre", None), rest.pop("post", None)
+    if pre and post:
+        raise ValueError("attack.pre and attack.post together: choose one ordering per run")
+    for spec in (pre, post):
+        if spec:
+            codec_member(spec)
+    return rest, pre or None, post or None
+
+
+def ordering_tag(pre: str | None, post: str | None) -> str:
+    """The file-name-safe suffix of an ordering: ``""``, ``+pre-h264-crf23``, ``+post-jpeg-quality75``."""
+    from harness.attacks import create_attack
+
+    spec = pre or post
+    if not spec:
+        return ""
+    codec = codec_member(spec)
+    attack = create_attack(codec.attack, **codec.options)
+    where = "pre" if pre else "post"
+    return f"+{where}-{codec.attack}-{strength_tag(attack.strength_param(), attack.strength_value)}"
 
 
 @dataclass(frozen=True)
@@ -129,7 +180,8 @@ def load_suite(name_or_path: str) -> Suite:
         try:
             expanded = expand_member(str(entry["attack"]), options)
             for m in expanded:
-                create_attack(m.attack, **m.options)  # unknown keys / bad values fail here
+                rest, _, _ = split_ordering(m.options)  # a bad codec fails here
+                create_attack(m.attack, **rest)  # unknown keys / bad values fail here
         except (KeyError, ValueError, TypeError) as exc:
             raise ValueError(f"suite {path}: member {i + 1} ({entry.get('attack')}): {exc}") from exc
         members.extend(expanded)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 import torch
 
@@ -61,3 +64,53 @@ def test_queries_count_every_transformed_copy(one_thread: None) -> None:
 def test_bad_settings_are_refused(bad: dict) -> None:
     with pytest.raises((ValueError, ConfigError)):
         create_attack("pgd_eot", **bad)
+
+
+def _run(tiny: Any, tmp_path: Path, **options: Any) -> dict[str, Any]:
+    from harness.runner import RunConfig, evaluate
+
+    data, ckpt = tiny
+    config = RunConfig(
+        detector="cnn",
+        attack="pgd",
+        attack_options={"steps": 3, **options},
+        checkpoint=str(ckpt),
+        data=data,
+        n_boot=20,
+        workers=0,
+        results_dir=str(tmp_path / "r"),
+        leaderboard_dir=str(tmp_path / "l"),
+    )
+    return evaluate(config, progress=False)[0].result
+
+
+def test_the_three_orderings_are_one_axis_of_the_results(tiny: Any, tmp_path: Path) -> None:
+    plain = _run(tiny, tmp_path)
+    post = _run(tiny, tmp_path, post="jpeg:40")
+    pre = _run(tiny, tmp_path, pre="jpeg:40")
+    assert (plain["ordering"], post["ordering"], pre["ordering"]) == (
+        "attack",
+        "attack-then-compress",
+        "compress-then-attack",
+    )
+    assert post["budget_tag"] == "eps4of255+post-jpeg-quality40" and post["post"] == "jpeg:40"
+    assert pre["budget_tag"] == "eps4of255+pre-jpeg-quality40" and pre["pre"] == "jpeg:40"
+    files = sorted(p.name for p in (tmp_path / "r").rglob("*.json"))
+    assert files == [
+        "pgd-eps4of255+post-jpeg-quality40.json",
+        "pgd-eps4of255+pre-jpeg-quality40.json",
+        "pgd-eps4of255.json",
+    ]
+    # what the detector saw after the codec is further from the clean input than the attack alone
+    assert post["metrics"]["psnr_mean"] < plain["metrics"]["psnr_mean"]
+    # the attack's own budget is measured on its own perturbation, codec excluded
+    assert pre["metrics"]["linf_max"] <= 4 / 255 + 1e-6 and post["metrics"]["linf_max"] <= 4 / 255 + 1e-6
+    header = (tmp_path / "l" / "leaderboard.csv").read_text().splitlines()[0]
+    assert "pgd@eps4of255+post-jpeg-quality40" in header and "pgd@eps4of255+pre-jpeg-quality40" in header
+
+
+def test_a_bad_codec_or_two_orderings_fail_before_any_work(tiny: Any, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="codec"):
+        _run(tiny, tmp_path, post="png:9")
+    with pytest.raises(ValueError, match="choose one ordering"):
+        _run(tiny, tmp_path, pre="jpeg:50", post="h264:23")
