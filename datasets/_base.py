@@ -104,6 +104,7 @@ class DatasetAdapter:
     name: ClassVar[str] = ""
     protocols: ClassVar[tuple[str, ...]] = ("random",)
     needs_root: ClassVar[bool] = True  # False: the adapter can make its own data (synthetic)
+    progress: bool = True  # adapters that make or scan data may show progress; open_dataset sets it
 
     def __init__(self, root: str | os.PathLike[str], **options: Any) -> None:
         self.root = Path(root).expanduser()

@@ -407,13 +407,16 @@ class Synthetic(DatasetAdapter):
     def index(self) -> DatasetIndex:
         complete = is_complete(self.root, self.size, self.seed, self.fakes_per_real)
         if not complete and self.generate:
-            print(
-                f"synthetic: generating the {self.size!r} benchmark (seed {self.seed}, "
-                f"fakes_per_real {self.fakes_per_real:g}) into {self.root}",
-                file=sys.stderr,
-                flush=True,
+            if self.progress:
+                print(
+                    f"synthetic: generating the {self.size!r} benchmark (seed {self.seed}, "
+                    f"fakes_per_real {self.fakes_per_real:g}) into {self.root}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            generate_benchmark(
+                self.root, self.size, self.seed, fakes_per_real=self.fakes_per_real, progress=self.progress
             )
-            generate_benchmark(self.root, self.size, self.seed, fakes_per_real=self.fakes_per_real)
         meta = read_metadata(self.root)
         if meta is None:
             raise DatasetError(

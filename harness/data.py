@@ -49,6 +49,7 @@ def open_dataset(
     name: str,
     root: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
     **options: Any,
 ) -> DatasetIndex:
     """Index dataset ``name`` under ``root`` with its adapter (options go to the adapter)."""
@@ -62,6 +63,7 @@ def open_dataset(
         adapter = cls(**options)
     else:
         adapter = cls(root, **options)
+    adapter.progress = progress
     return adapter.index()
 
 
@@ -78,13 +80,15 @@ def prepare_dataset(config: DataConfig, progress: bool = True) -> PreparedData:
     ``--nnodes`` and a shared cache folder, over many machines) every process extracts its share
     of the videos, then all of them read the finished cache.
     """
+    w = distributed.world()
     with distributed.main_first():  # under torchrun rank 0 generates/indexes first (shared files)
-        index = open_dataset(config.dataset, config.root, config.cache_dir, **config.options)
+        index = open_dataset(
+            config.dataset, config.root, config.cache_dir, progress and w.main, **config.options
+        )
     manifest = make_manifest(index, config.protocol, config.seed, config.ratios)
     path = manifest.save(manifest_path(manifest, config.cache_dir))
     by_id = index.by_id()
     records = [by_id[r.video_id] for r in manifest.rows]
-    w = distributed.world()
     device = distributed.local_device(config.device)
     decoded = None
     if w.distributed:  # under torchrun: each process extracts its share of the videos first
