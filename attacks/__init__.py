@@ -28,6 +28,11 @@ ATTACKS.register_lazy("fgsm", _P + "fgsm", "FGSM (Goodfellow et al., 2015): one 
 ATTACKS.register_lazy("pgd", _P + "pgd", "PGD (Madry et al., 2018): projected signed-gradient steps, L-inf")
 ATTACKS.register_lazy("pgdl2", _P + "pgdl2", "PGD (Madry et al., 2018) in the L2 norm")
 ATTACKS.register_lazy(
+    "uap",
+    _P + "uap",
+    "Universal perturbation learned on the train split's fakes, added to every video, L-inf",
+)
+ATTACKS.register_lazy(
     "pgd_eot", _P + "pgd_eot", "PGD with expectation over JPEG/blur/resize/noise: survives compression, L-inf"
 )
 ATTACKS.register_lazy(

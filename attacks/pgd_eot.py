@@ -67,9 +67,13 @@ class PGDEOTConfig(AttackConfig):
         require(not unknown, f"unknown transforms {unknown}; choose from {TRANSFORMS}")
         require(0 <= self.p <= 1, f"p must be in [0, 1], got {self.p}")
         lo, hi = self.jpeg_quality
-        require(len(self.jpeg_quality) == 2 and 1 <= lo <= hi <= 100, "jpeg_quality must be [lo, hi] in 1..100")
+        require(
+            len(self.jpeg_quality) == 2 and 1 <= lo <= hi <= 100, "jpeg_quality must be [lo, hi] in 1..100"
+        )
         s_lo, s_hi = self.blur_sigma
-        require(len(self.blur_sigma) == 2 and 0 < s_lo <= s_hi, "blur_sigma must be [lo, hi] with 0 < lo <= hi")
+        require(
+            len(self.blur_sigma) == 2 and 0 < s_lo <= s_hi, "blur_sigma must be [lo, hi] with 0 < lo <= hi"
+        )
         r_lo, r_hi = self.resize_scale
         require(
             len(self.resize_scale) == 2 and 0 < r_lo <= r_hi <= 1,

@@ -562,6 +562,34 @@ def _create(config: RunConfig, member: Any) -> Any:
     return create_attack(member.attack, **{"seed": config.seed, **rest, "quantize": config.quantize})
 
 
+def _fit(ctx: _Context, attack: Any, progress: bool) -> None:
+    """Learn an attack that learns beforehand (``uap``) on the train split's samples of its target
+    class, streamed; every process learns the same, then takes rank 0's (bit-identical results)."""
+    from harness import distributed
+    from harness.stream import UnitDataset, loader, plan_units, video_refs
+
+    if ctx.split in ("all", "train"):
+        raise ValueError(
+            f"{attack.name} learns on the train split, so it cannot evaluate split {ctx.split!r}: "
+            "use a checkpoint trained on this dataset and --set split=test (or val)"
+        )
+    spec, target = ctx.detector.spec, attack.config.target
+    wanted = {"fake": (1,), "real": (0,), "both": (0, 1)}[target]
+    refs = [r for r in video_refs(ctx.prep, "train", ctx.key["frames_per_video"]) if r.label in wanted]
+    units = plan_units(refs, spec.kind, ctx.config.batch_size, spec.frames_per_clip)
+    dataset = UnitDataset(ctx.prep, refs, units, spec.kind, spec.input_size)
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for batch in loader(dataset, units, ctx.config.workers, ctx.device):
+            yield _to_device(batch["x"], ctx), batch["y"].to(ctx.device)
+
+    if progress:
+        print(f"harness: {attack.name}: learning on {len(refs)} train videos ({target})", file=sys.stderr)
+    attack.fit(ctx.detector, batches)
+    attack.delta = distributed.broadcast(attack.delta.cpu()).to(ctx.device)
+    attack.fit_info["train_videos"] = len(refs)
+
+
 def _codecs(config: RunConfig, member: Any) -> tuple[Any, Any, str]:
     """(codec before the attack or None, codec after it or None, the ordering's tag suffix)."""
     from harness.attacks import create_attack
@@ -604,6 +632,8 @@ def _run_member(
 
     config, detector = ctx.config, ctx.detector
     attack = _create(config, member)
+    if getattr(attack, "needs_fit", False):
+        _fit(ctx, attack, progress)
     pre, post, ordering = _codecs(config, member)
     tag = strength_tag(attack.strength_param(), attack.strength_value) + ordering
     member_key = _member_key(ctx, member)
@@ -709,6 +739,7 @@ def _run_member(
         "attack_config": attack.resolved_config(),
         "target": attack.config.target,
         "quantized": bool(attack.config.quantize),
+        "attack_fit": getattr(attack, "fit_info", None) or None,
         "ordering": "compress-then-attack" if pre else ("attack-then-compress" if post else "attack"),
         "pre": split_ordering(member.options)[1],
         "post": split_ordering(member.options)[2],

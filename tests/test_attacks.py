@@ -40,6 +40,8 @@ NAMES = ATTACKS.names()
 FAST = FAST_ATTACKS
 EFFECTIVE: dict[str, dict[str, Any]] = {
     "square": {"n_queries": 300, "eps": "8/255"},
+    # One perturbation for all: it can push the fakes toward "real" (its default), not both ways.
+    "uap": {"target": "fake", "epochs": 10},
     # A decision-based attack stops just across the decision boundary; rounding to 8 bits can
     # pull such points back (the harness reports that honestly): here the float case is tested.
     "hopskipjump": {"max_iter": 10, "max_eval": 100, "init_eval": 20, "eps": 1.0, "quantize": False},

@@ -114,3 +114,31 @@ def test_a_bad_codec_or_two_orderings_fail_before_any_work(tiny: Any, tmp_path: 
         _run(tiny, tmp_path, post="png:9")
     with pytest.raises(ValueError, match="choose one ordering"):
         _run(tiny, tmp_path, pre="jpeg:50", post="h264:23")
+
+
+def test_uap_is_learned_on_the_train_split_and_applied_to_the_test_split(tiny: Any, tmp_path: Path) -> None:
+    from harness.data import prepare_dataset
+    from harness.runner import RunConfig, evaluate
+    from harness.stream import video_refs
+
+    data, ckpt = tiny
+    config = RunConfig(
+        detector="cnn",
+        attack="uap",
+        attack_options={"epochs": 3},
+        checkpoint=str(ckpt),
+        data=data,
+        n_boot=20,
+        workers=0,
+        results_dir=str(tmp_path / "r"),
+        leaderboard_dir=str(tmp_path / "l"),
+    )
+    (run,) = evaluate(config, progress=False)
+    result = run.result
+    train_fakes = [r for r in video_refs(prepare_dataset(data, progress=False), "train") if r.label == 1]
+    assert result["split"] == "test" and result["target"] == "fake"
+    assert result["attack_fit"]["train_videos"] == len(train_fakes) > 0
+    assert result["attack_fit"]["steps"] > 0 and result["metrics"]["linf_max"] <= 8 / 255 + 1e-6
+    assert result["metrics"]["auroc_adv"] <= result["metrics"]["auroc_clean"]
+    with pytest.raises(ValueError, match="learns on the train split"):
+        evaluate(RunConfig(**{**config.__dict__, "split": "all", "fresh": True}), progress=False)

@@ -178,5 +178,6 @@ FAST_ATTACKS: dict[str, dict[str, Any]] = {
     "apgd": {"steps": 10},
     "cw": {"steps": 30},
     "square": {"n_queries": 60},
+    "uap": {"epochs": 2, "target": "both"},  # its default attacks fakes only
     "hopskipjump": {"max_iter": 2, "max_eval": 50, "init_eval": 10, "init_size": 20},
 }
