@@ -147,6 +147,12 @@ def main() -> None:
         "-q",
         "--fresh",
     ]
+
+    def run_command(root: Path, out: Path) -> list[str]:
+        """`harness run` on the stills under ``root``, writing under ``out``."""
+        outputs = ["--set", f"results_dir={out}/results", "--set", f"leaderboard_dir={out}/lb"]
+        return [str(BIN / "harness"), "run", "--root", str(root), *common, *outputs]
+
     rows = []
     for n in sizes:
         root = work / f"stills{n}"
@@ -159,39 +165,13 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        out = work / f"out{n}"
-        cmd = [
-            str(BIN / "harness"),
-            "run",
-            "--root",
-            str(root),
-            *common,
-            "--set",
-            f"results_dir={out}/results",
-            "--set",
-            f"leaderboard_dir={out}/lb",
-        ]
-        seconds, peak, _ = measure(cmd, env)
+        seconds, peak, _ = measure(run_command(root, work / f"out{n}"), env)
         rows.append(("1 process", n, seconds, peak))
         print(f"{n} videos: {seconds:.1f}s, peak {peak / 2**20:.0f} MiB", file=sys.stderr, flush=True)
     mid = sizes[len(sizes) // 2]
     for r in ranks:
-        root, out = work / f"stills{mid}", work / f"ranks{r}"
-        cmd = [
-            str(BIN / "torchrun"),
-            f"--nproc_per_node={r}",
-            "--standalone",
-            "--no-python",
-            str(BIN / "harness"),
-            "run",
-            "--root",
-            str(root),
-            *common,
-            "--set",
-            f"results_dir={out}/results",
-            "--set",
-            f"leaderboard_dir={out}/lb",
-        ]
+        torchrun = [str(BIN / "torchrun"), f"--nproc_per_node={r}", "--standalone", "--no-python"]
+        cmd = torchrun + run_command(work / f"stills{mid}", work / f"ranks{r}")
         threads = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // r))}
         seconds, peak, _ = measure(cmd, {**env, **threads})
         rows.append((f"torchrun x{r}", mid, seconds, peak))

@@ -90,9 +90,9 @@ def prepare_dataset(config: DataConfig, progress: bool = True) -> PreparedData:
     by_id = index.by_id()
     records = [by_id[r.video_id] for r in manifest.rows]
     device = distributed.local_device(config.device)
-    decoded = None
-    if w.distributed:  # under torchrun: each process extracts its share of the videos first
-        shard = extract_faces(
+
+    def extract(rank: int = 0, world_size: int = 1) -> ExtractionReport:
+        return extract_faces(
             index,
             records,
             config.faces,
@@ -100,19 +100,14 @@ def prepare_dataset(config: DataConfig, progress: bool = True) -> PreparedData:
             device,
             progress=progress and w.main,
             workers=config.workers,
-            rank=w.rank,
-            world_size=w.world_size,
+            rank=rank,
+            world_size=world_size,
         )
-        decoded = sum(distributed.all_gather(shard.decoded))  # also waits for every process
-    report = extract_faces(
-        index,
-        records,
-        config.faces,
-        config.cache_dir,
-        device,
-        progress=progress and w.main,
-        workers=config.workers,
-    )
+
+    decoded = None
+    if w.distributed:  # under torchrun: each process extracts its share of the videos first
+        decoded = sum(distributed.all_gather(extract(w.rank, w.world_size).decoded))  # waits for all
+    report = extract()  # every process: the full report, from the finished cache
     if decoded is not None:
         report.decoded = decoded
     return PreparedData(config, index, manifest, path, report)

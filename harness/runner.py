@@ -590,8 +590,19 @@ def _fit(ctx: _Context, attack: Any, progress: bool) -> None:
     attack.fit_info["train_videos"] = len(refs)
 
 
-def _codecs(config: RunConfig, member: Any) -> tuple[Any, Any, str]:
-    """(codec before the attack or None, codec after it or None, the ordering's tag suffix)."""
+@dataclass(frozen=True)
+class _Ordering:
+    """A member's codec around its attack: the specs as given, the built codecs, the tag suffix."""
+
+    pre_spec: str | None
+    post_spec: str | None
+    pre: Any  # codec applied before the attack (or None)
+    post: Any  # codec applied after it (or None)
+    tag: str
+
+
+def _codecs(config: RunConfig, member: Any) -> _Ordering:
+    """Parse and build a member's ``attack.pre`` / ``attack.post`` once."""
     from harness.attacks import create_attack
     from harness.suites import codec_member, ordering_tag, split_ordering
 
@@ -603,13 +614,13 @@ def _codecs(config: RunConfig, member: Any) -> tuple[Any, Any, str]:
         codec = codec_member(spec)
         return create_attack(codec.attack, **{**codec.options, "seed": config.seed})
 
-    return build(pre), build(post), ordering_tag(pre, post)
+    return _Ordering(pre, post, build(pre), build(post), ordering_tag(pre, post))
 
 
 def _member_path(ctx: _Context, member: Any, attack: Any) -> Path:
     from harness.suites import strength_tag
 
-    tag = strength_tag(attack.strength_param(), attack.strength_value) + _codecs(ctx.config, member)[2]
+    tag = strength_tag(attack.strength_param(), attack.strength_value) + _codecs(ctx.config, member).tag
     return result_path(
         ctx.config,
         {
@@ -628,14 +639,15 @@ def _run_member(
     from harness import distributed, metrics
     from harness.records import remove
     from harness.stream import unit_meta
-    from harness.suites import split_ordering, strength_tag
+    from harness.suites import strength_tag
 
     config, detector = ctx.config, ctx.detector
     attack = _create(config, member)
     if getattr(attack, "needs_fit", False):
         _fit(ctx, attack, progress)
-    pre, post, ordering = _codecs(config, member)
-    tag = strength_tag(attack.strength_param(), attack.strength_value) + ordering
+    ordering = _codecs(config, member)
+    pre, post = ordering.pre, ordering.post
+    tag = strength_tag(attack.strength_param(), attack.strength_value) + ordering.tag
     member_key = _member_key(ctx, member)
     label = f"{member.attack} {tag if tag != 'default' else ''}".strip()
     save_dir = _save_dir(config, member, tag, n_members)
@@ -741,8 +753,8 @@ def _run_member(
         "quantized": bool(attack.config.quantize),
         "attack_fit": getattr(attack, "fit_info", None) or None,
         "ordering": "compress-then-attack" if pre else ("attack-then-compress" if post else "attack"),
-        "pre": split_ordering(member.options)[1],
-        "post": split_ordering(member.options)[2],
+        "pre": ordering.pre_spec,
+        "post": ordering.post_spec,
         "split": ctx.split,
         "threshold_source": ctx.threshold_source,
         "thresholds": ctx.thresholds,
