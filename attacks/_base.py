@@ -38,6 +38,17 @@ What :meth:`Attack.run` sees: ``model`` (an :class:`AttackModel`) and the select
 whole clips with the budget applying per clip. ``model.frames(x)`` gives the
 ``(n, T, 3, H, W)`` view for perturbations that need frames. ``run`` returns ``x_adv`` of the
 same shape on the same device.
+
+**Scope** (``config.scope``): ``"sample"`` (the default) attacks every sample (frame or clip) on
+its own, as above. ``"video"`` gives every video one perturbation, shared by all its samples and
+every frame of every clip (what a cheap attacker does; the budget is per video), for every
+budgeted attack without attack-specific code: :meth:`Attack.__call__` needs ``groups`` (the video
+of every sample) and hands :meth:`Attack.run`, one video at a time, a *virtual* batch of one
+image ``z`` ``(1, 3, H, W)`` that starts at mid-grey 0.5, and a :class:`VideoModel` that maps
+``z`` to the video's samples (``clamp(x + (z - 0.5))`` on every frame) and returns the mean of
+their logits. The attack's own projection of ``z`` onto its ``eps`` ball around 0.5 is then
+exactly a shared perturbation within the budget (L2: the one shared image has norm ``<= eps``).
+See :meth:`Attack._run_video`.
 """
 
 from __future__ import annotations
@@ -47,7 +58,7 @@ import dataclasses
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -59,6 +70,8 @@ if TYPE_CHECKING:
     from harness.detectors._base import Detector
 
 TARGETS = ("fake", "real", "both")
+SCOPES = ("sample", "video")
+GREY = 0.5  # where a video-scope attack's virtual image starts: z = GREY + the shared perturbation
 LINF_TOL = 1e-6
 L2_TOL = 1e-4
 
@@ -80,15 +93,23 @@ class AttackConfig:
     ``target``: which samples are attacked (``"fake"``, ``"real"`` or ``"both"``);
     ``seed``: seeds all randomness of the attack (same seed, same output);
     ``quantize``: round the attacked samples to the 8-bit grid inside the budget (what an
-    attacker can deliver as an image or video); off only for studies of float perturbations.
+    attacker can deliver as an image or video); off only for studies of float perturbations;
+    ``scope``: ``"sample"`` optimizes one perturbation per sample (frame or clip), ``"video"``
+    one per video, shared by all its samples and frames (the budget is per video; see
+    :meth:`Attack._run_video`).
     """
 
     target: Literal["fake", "real", "both"] = "both"
     seed: int = 0
     quantize: bool = True
+    scope: Literal["sample", "video"] = "sample"
 
     def __post_init__(self) -> None:
         require(self.target in TARGETS, f"target must be one of {TARGETS}, got {self.target!r}")
+        require(
+            self.scope in SCOPES,
+            f"scope must be one of {SCOPES} (one perturbation per sample, or one per video), got {self.scope!r}",
+        )
         require(isinstance(self.quantize, bool), f"quantize must be true or false, got {self.quantize!r}")
         require(isinstance(self.seed, int) and self.seed >= 0, f"seed must be an int >= 0, got {self.seed!r}")
         eps = getattr(self, "eps", None)
@@ -147,7 +168,12 @@ class AttackModel(nn.Module):
         self.queries = 0
         self.train(False)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, transform: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+        """Logits of the 4-D batch ``x``; ``transform`` (e.g. EOT's random re-encoding) is applied
+        to exactly what the detector sees (in video scope: to the video's perturbed frames, not to
+        the virtual image; see :class:`VideoModel`)."""
+        if transform is not None:
+            x = transform(x)
         self.queries += int(x.shape[0])
         if self.num_frames is not None:
             x = x.unflatten(1, (self.num_frames, 3))
@@ -156,6 +182,48 @@ class AttackModel(nn.Module):
     def frames(self, x: Tensor) -> Tensor:
         """The ``(n, T, 3, H, W)`` view of a 4-D attack batch (``T = 1`` for frame detectors)."""
         return x.unflatten(1, (-1, 3))
+
+
+class VideoModel(AttackModel):
+    """What :meth:`Attack.run` calls in video scope: a virtual image ``z`` -> one video's samples.
+
+    ``z`` is ``(k, 3, H, W)``: ``k`` candidate images of the one video this model stands for (an
+    attack may evaluate several candidates at once: random starts, black-box candidate pools).
+    Row ``i`` is the shared perturbation ``delta_i = z_i - 0.5`` (:data:`GREY`): it is added to
+    every frame of every sample of the video, ``clamp(x + delta_i, 0, 1)``, and that goes through
+    the detector (``inner``, an :class:`AttackModel`, counts it: queries stay per-sample forwards
+    through the detector, ``k`` times the video's samples per call). Row ``i``'s logits are the
+    **mean of the video's per-sample logits** (float64): a video-level score (the runner's
+    ``aggregate=mean_logit``), so the attack's loss pushes the video as a whole, every frame
+    weighted alike, instead of whichever frame is easiest.
+
+    ``transform`` (see :meth:`AttackModel.forward`) acts on the composed frames, so EOT's
+    re-encoding sees what a platform would re-encode. Not a submodule tree: the detector stays out
+    of reach as in :class:`AttackModel`.
+    """
+
+    def __init__(self, inner: AttackModel, x: Tensor) -> None:
+        nn.Module.__init__(self)
+        self.__dict__["detector"] = inner.detector
+        self.__dict__["inner"] = inner
+        self.__dict__["x"] = x  # (n, T, 3, H, W): the video's clean samples (T = 1: frames)
+        self.num_frames = None  # z is one image, whatever the detector's kind
+        self.train(False)
+
+    @property
+    def queries(self) -> int:  # type: ignore[override]
+        return self.inner.queries
+
+    @queries.setter
+    def queries(self, value: int) -> None:
+        self.inner.queries = value
+
+    def forward(self, z: Tensor, transform: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+        k, n = z.shape[0], self.x.shape[0]
+        delta = (z - GREY).view(k, 1, 1, *z.shape[1:])
+        seen = (self.x.unsqueeze(0) + delta).clamp(0.0, 1.0)  # (k, n, T, 3, H, W)
+        logits = self.inner(seen.flatten(0, 1).flatten(1, 2), transform)  # (k * n, 2)
+        return logits.view(k, n, -1).mean(dim=1)
 
 
 class Attack:
@@ -173,6 +241,9 @@ class Attack:
     # The setting that sets how strong the attack is: ``eps`` for budgeted attacks, e.g.
     # ``quality`` for JPEG. A list of it in ``harness run`` gives a robustness curve.
     strength: ClassVar[str | None] = None
+    # Why ``scope="video"`` makes no sense for this attack (None: it runs through the generic
+    # virtual batch of :meth:`_run_video`; attacks without a norm are refused anyway).
+    no_video_scope: ClassVar[str | None] = None
 
     def __init__(self, config: AttackConfig | None = None, /, **settings: Any) -> None:
         from harness.config import from_dict
@@ -190,6 +261,14 @@ class Attack:
             require(eps is not None, f"{type(self).__name__}: a {self.norm} attack needs an eps budget")
             if self.norm == "linf":
                 require(eps <= 1.0, f"{self.name}: an L-inf eps is in [0,1] pixel units, got {eps}")
+        if config.scope == "video":
+            why = self.no_video_scope
+            if why is None and self.norm is None:
+                why = (
+                    "it is a perturbation without a budget (no norm): it already treats every frame "
+                    "alike and has no optimized perturbation to share"
+                )
+            require(why is None, f"{self.name}: attack.scope=video is not supported: {why}")
         self.config = config
         self.seed = config.seed  # the seed of the current call (``__call__(..., seed=)``)
 
@@ -230,6 +309,7 @@ class Attack:
         y: Tensor,
         seed: int | None = None,
         zero_grad: Tensor | None = None,
+        groups: Sequence[Any] | Tensor | None = None,
     ) -> AttackResult:
         """Attack the batch ``x`` (labels ``y``); ``seed`` overrides ``config.seed`` for this call.
 
@@ -238,10 +318,16 @@ class Attack:
         ``zero_grad``: the batch's :func:`zero_gradient_mask`, when the caller already has it
         (the runner computes it once in its clean pass for every gradient attack of a run),
         instead of one more forward and backward pass here.
+        ``groups``: the video of every sample (video ids, or an integer tensor), one per sample;
+        needed with ``scope="video"`` (one perturbation per video of the batch, see
+        :meth:`_run_video`), ignored with ``scope="sample"``. A video must come whole in one
+        call: its samples in other calls would get other perturbations.
         """
         start = time.perf_counter()
         self.seed = self.config.seed if seed is None else int(seed)
         y = self._check_inputs(detector, x, y)
+        video = self.config.scope == "video"
+        codes = self._group_codes(groups, y) if video else None
         x = x.detach()
         if self.config.target == "fake":
             mask = y == 1
@@ -262,16 +348,22 @@ class Attack:
             grad_mode = torch.enable_grad() if self.uses_gradients else torch.no_grad()
             with _model_state(detector), _unchanged(detector, self.name), _seeded(self.seed, x.device):
                 with grad_mode:
-                    adv = self.run(model, flat, ys)
+                    if codes is not None:
+                        adv = self._run_video(model, xs, ys, codes[idx])
+                    else:
+                        adv = self.run(model, flat, ys)
                 queries = model.queries
                 if zero_grad is not None and known is not None:
                     zero_grad[idx] = known.to(zero_grad.device)[idx]
                 elif zero_grad is not None:
                     zero_grad[idx] = _zero_gradients(model, flat, ys)
-            self._check_output(adv, flat)
-            adv = adv.detach()
-            if self.config.quantize:
-                adv = quantize_8bit(adv, flat, self.norm, self.eps)
+            if codes is not None:
+                adv = self._deliver_video(adv, xs)
+            else:
+                self._check_output(adv, flat)
+                adv = adv.detach()
+                if self.config.quantize:
+                    adv = quantize_8bit(adv, flat, self.norm, self.eps)
             out[idx] = adv.reshape(xs.shape).to(x.dtype)
         delta = (out - x).flatten(1).float()
         linf = delta.abs().amax(dim=1).cpu()
@@ -286,6 +378,82 @@ class Attack:
             zero_grad=None if zero_grad is None else zero_grad.cpu(),
             quantized=bool(self.config.quantize),
         )
+
+    def _run_video(self, model: AttackModel, x: Tensor, y: Tensor, codes: Tensor) -> Tensor:
+        """Video scope: one perturbation per video, shared by all its samples and frames.
+
+        ``x``: the attacked samples in the detector's layout (frames ``(n, 3, H, W)`` or clips
+        ``(n, T, 3, H, W)``), ``codes``: their videos. For each video in turn, :meth:`run` gets the
+        virtual batch ``z`` ``(1, 3, H, W)`` = 0.5 everywhere (the zero perturbation), the video's
+        label and a :class:`VideoModel` (``z`` -> ``clamp(x_v + z - 0.5)`` on every frame of the
+        video -> the mean of their logits). Whatever the attack does, its own projection of ``z``
+        onto its ball around 0.5 (checked like any output) makes ``delta = z - 0.5`` a shared
+        perturbation within its budget: L-inf ``|delta| <= eps`` per pixel; L2 ``||delta|| <= eps``
+        for the one image, i.e. the budget is per video, not per frame. (Since ``z`` must stay in
+        [0,1], ``|delta| <= 0.5``: no limit at any usual budget.) One video at a time, so that any
+        attack works unchanged, also those that evaluate subsets or candidate pools of their
+        batch (APGD, HopSkipJump); the cost is a Python loop over the videos of a batch, each
+        forward pass being a whole video. The global RNGs run on from one video to the next;
+        attacks with their own generator (seeded with ``self.seed``) draw the same start for
+        every video. Returns the delivered frames before rounding, ``(n, T, 3, H, W)``.
+        """
+        frames = x if x.ndim == 5 else x.unsqueeze(1)
+        adv = frames.clone()
+        for code in torch.unique(codes).tolist():  # codes number videos in order of appearance
+            members = (codes == code).nonzero().squeeze(1)
+            clean = frames[members]
+            z = torch.full((1, *frames.shape[2:]), GREY, dtype=x.dtype, device=x.device)
+            z_adv = self.run(VideoModel(model, clean), z, y[members[:1]])
+            self._check_output(z_adv, z)
+            delta = (z_adv.detach() - GREY).view(1, 1, *frames.shape[2:])
+            adv[members] = (clean + delta).clamp(0.0, 1.0)  # clamping only shrinks |x_adv - x|
+        return adv
+
+    def _deliver_video(self, adv: Tensor, x: Tensor) -> Tensor:
+        """Check the video-scope output frame by frame (each frame's ``|x_adv - x|`` within the
+        budget in the attack's norm: clamping to [0,1] only shrinks the shared delta) and round it
+        to 8 bits per frame with :func:`quantize_8bit`. On the 8-bit grid, with ``x`` on it, every
+        frame then carries the same rounded delta except where [0,1] clipped it; off the grid, or
+        L2 frames rounded toward ``x`` to stay in the budget, may differ by one 8-bit step."""
+        shape = x.shape
+        x_f = x.reshape(-1, *shape[-3:])
+        adv_f = adv.detach().reshape(-1, *shape[-3:]).to(x.dtype)
+        self._check_output(adv_f, x_f)
+        if self.config.quantize:
+            adv_f = quantize_8bit(adv_f, x_f, self.norm, self.eps)
+        return adv_f.reshape(shape)
+
+    def _group_codes(self, groups: Sequence[Any] | Tensor | None, y: Tensor) -> Tensor:
+        """Video scope: ``groups`` (one video per sample) as codes 0, 1, ... in order of first
+        appearance, after checking there is one per sample and one label per video."""
+        if groups is None:
+            raise ValueError(
+                f"{self.name}: scope='video' (--set attack.scope=video) needs groups=, the video id "
+                "of every sample, so that the samples of a video share one perturbation"
+            )
+        if isinstance(groups, Tensor):
+            if groups.dtype.is_floating_point or groups.is_complex() or groups.ndim != 1:
+                raise TypeError(
+                    f"{self.name}: groups must be video ids or a 1-D integer tensor, got {groups.dtype} "
+                    f"of shape {tuple(groups.shape)}"
+                )
+            values = groups.tolist()
+        else:
+            values = list(groups)
+        if len(values) != len(y):
+            raise ValueError(
+                f"{self.name}: groups must name the video of each of the {len(y)} samples, got {len(values)}"
+            )
+        index: dict[Any, int] = {}
+        label: dict[Any, int] = {}
+        for v, lab in zip(values, y.tolist(), strict=True):
+            index.setdefault(v, len(index))
+            if label.setdefault(v, lab) != lab:
+                raise ValueError(
+                    f"{self.name}: video {v!r} has samples labelled real and fake; all samples of a "
+                    "video share its label (scope='video' attacks a video as a whole)"
+                )
+        return torch.tensor([index[v] for v in values], dtype=torch.long, device=y.device)
 
     def default_alpha(self) -> float | None:
         """The step size when ``config.alpha`` is unset (``None``): attacks with steps derive it
@@ -303,6 +471,8 @@ class Attack:
         out = dataclasses.asdict(self.config)
         if "alpha" in out:
             out["alpha"] = self.alpha
+        if out.get("scope") == "sample":  # the default: recorded as result["scope"]; left out here
+            del out["scope"]  # so that results and baselines from before scope existed compare equal
         return out
 
     def _check_inputs(self, detector: Detector, x: Tensor, y: Tensor) -> Tensor:

@@ -22,7 +22,9 @@ applied to a sample with probability ``p`` per draw:
 All of it runs batched on the detector's device, with no host round trip per step; randomness
 comes from a local generator seeded with the attack's seed. Clips are transformed frame by frame
 (the flattened ``(n, 3T, H, W)`` batch is viewed as ``n*T`` frames). Queries: ``steps *
-eot_samples`` forward passes per sample.
+eot_samples`` forward passes per sample. With ``scope=video`` the transformations are drawn per
+frame of the video with the shared perturbation added (what a platform would re-encode), not on
+the virtual perturbation image.
 """
 
 from __future__ import annotations
@@ -111,7 +113,9 @@ class PGDEOT(Attack):
             adv.requires_grad_(True)
             grad = torch.zeros_like(x)
             for _ in range(c.eot_samples):
-                loss = F.cross_entropy(model(self.transform(adv, gen)), y, reduction="sum")
+                # the transformation acts on what the detector sees (video scope: the video's
+                # perturbed frames, not the virtual image; see AttackModel.forward)
+                loss = F.cross_entropy(model(adv, lambda v: self.transform(v, gen)), y, reduction="sum")
                 grad += torch.autograd.grad(loss, adv)[0]
             adv = project_linf(adv.detach() + alpha * grad.sign(), x, c.eps)
         return adv

@@ -57,6 +57,7 @@ class UAP(Attack):
     norm = "linf"
     uses_gradients = True
     needs_fit: ClassVar[bool] = True
+    no_video_scope = "its one perturbation is already shared by every video (universal)"
 
     def __init__(self, config: AttackConfig | None = None, /, **settings: Any) -> None:
         super().__init__(config, **settings)

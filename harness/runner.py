@@ -22,6 +22,7 @@ import torch
 
 from harness.data import DataConfig, PreparedData, prepare_dataset
 from harness.datasets._splits import write_json_atomic
+from harness.threat import ThreatConfig
 
 RESULT_SCHEMA = 2
 VAL_FPR = 0.01  # the false-positive rate the *_at_val_fpr threshold allows on validation reals
@@ -81,7 +82,10 @@ class RunConfig:
     if this exact run finished before or left resume records.
     ``save_adversarial``: a folder that receives the attacked crops exactly as scored, as 8-bit
     PNGs in ``real/<video_id>/`` and ``fake/<video_id>/`` (one sub-folder per member,
-    ``<attack>-<strength>/``, when the run has several), readable by the ``folder`` dataset.
+    ``<attack>-<strength>/``, when the run has several), readable by the ``folder`` dataset;
+    under the pipeline threat model, the delivered videos (``real/<video_id>.mp4`` ...).
+    ``threat``: where the attack acts (:mod:`harness.threat`): on the face crops (default) or on
+    the full frames of a video that is then re-encoded and re-detected (:mod:`harness.pipeline`).
     """
 
     detector: str = "xception"
@@ -107,6 +111,7 @@ class RunConfig:
     channels_last: bool = False  # NHWC detector and input (faster convolutions on GPUs, oneDNN)
     compile: bool = False  # torch.compile the detector (the first batch compiles)
     fresh: bool = False  # recompute: ignore finished results and resume logs of this run
+    threat: ThreatConfig = field(default_factory=ThreatConfig)  # crops | pipeline (+ its codec)
     results_dir: str = "results"
     leaderboard_dir: str = "leaderboards"
 
@@ -182,12 +187,23 @@ def attack_plan(config: RunConfig) -> tuple[list[Any], str | None]:
                 "members' settings; copy the suite YAML and edit it instead"
             )
         suite = load_suite(config.suite)
-        return list(suite.members), suite.name
-    members = expand_member(config.attack, dict(config.attack_options))
+        return [_with_threat(m, config.threat) for m in suite.members], suite.name
+    members = [
+        _with_threat(m, config.threat) for m in expand_member(config.attack, dict(config.attack_options))
+    ]
     for m in members:
         rest, _, _ = split_ordering(m.options)
         create_attack(m.attack, **rest)  # bad settings fail before any work
     return members, None
+
+
+def _with_threat(member: Any, threat: ThreatConfig) -> Any:
+    """``member`` under the run's threat model, unless it names its own (a suite member may)."""
+    from harness.suites import SuiteMember
+
+    if not threat.pipeline or "threat" in member.options:
+        return member
+    return SuiteMember(member.attack, {**member.options, "threat": dataclasses.asdict(threat)})
 
 
 @dataclass
@@ -347,13 +363,20 @@ def _fault_point() -> None:
 
 
 def _run_stage(
-    ctx: _Context, name: str, units: list[Any], compute: Any, label: str, progress: bool
+    ctx: _Context,
+    name: str,
+    units: list[Any],
+    compute: Any,
+    label: str,
+    progress: bool,
+    make_dataset: Any = None,
 ) -> dict[int, Any]:
     """Compute ``compute(unit, batch) -> record`` for this process's share of ``units``.
 
     Records are appended to the stage's resume log as each batch finishes; batches already in
     the log (from an interrupted attempt, any number of processes) are not recomputed. Returns
     the records of *all* processes by unit index (gathered), on every process.
+    ``make_dataset(units)``: the dataset the batches come from (default: the units' cached crops).
     """
     from tqdm import tqdm
 
@@ -371,7 +394,10 @@ def _run_stage(
     records = {u.index: done[u.index] for u in mine if u.index in done}
     error = None
     try:
-        dataset = UnitDataset(ctx.prep, ctx.refs, todo, spec.kind, spec.input_size)
+        if make_dataset is not None:
+            dataset = make_dataset(todo)
+        else:
+            dataset = UnitDataset(ctx.prep, ctx.refs, todo, spec.kind, spec.input_size)
         bar = tqdm(total=len(todo), desc=label, unit="batch", disable=not (progress and w.main))
         with log:
             for batch in loader(dataset, todo, ctx.config.workers, ctx.device):
@@ -592,19 +618,18 @@ def _fit(ctx: _Context, attack: Any, progress: bool) -> None:
 
 @dataclass(frozen=True)
 class _Ordering:
-    """A member's codec around its attack: the specs as given, the built codecs, the tag suffix."""
+    """A member's codec around its attack: the specs as given and the built codecs."""
 
     pre_spec: str | None
     post_spec: str | None
     pre: Any  # codec applied before the attack (or None)
     post: Any  # codec applied after it (or None)
-    tag: str
 
 
 def _codecs(config: RunConfig, member: Any) -> _Ordering:
     """Parse and build a member's ``attack.pre`` / ``attack.post`` once."""
     from harness.attacks import create_attack
-    from harness.suites import codec_member, ordering_tag, split_ordering
+    from harness.suites import codec_member, split_ordering
 
     _, pre, post = split_ordering(member.options)
 
@@ -614,13 +639,11 @@ def _codecs(config: RunConfig, member: Any) -> _Ordering:
         codec = codec_member(spec)
         return create_attack(codec.attack, **{**codec.options, "seed": config.seed})
 
-    return _Ordering(pre, post, build(pre), build(post), ordering_tag(pre, post))
+    return _Ordering(pre, post, build(pre), build(post))
 
 
 def _member_path(ctx: _Context, member: Any, attack: Any) -> Path:
-    from harness.suites import strength_tag
-
-    tag = strength_tag(attack.strength_param(), attack.strength_value) + _codecs(ctx.config, member).tag
+    tag = member.tag
     return result_path(
         ctx.config,
         {
@@ -639,7 +662,6 @@ def _run_member(
     from harness import distributed, metrics
     from harness.records import remove
     from harness.stream import unit_meta
-    from harness.suites import strength_tag
 
     config, detector = ctx.config, ctx.detector
     attack = _create(config, member)
@@ -647,12 +669,32 @@ def _run_member(
         _fit(ctx, attack, progress)
     ordering = _codecs(config, member)
     pre, post = ordering.pre, ordering.post
-    tag = strength_tag(attack.strength_param(), attack.strength_value) + ordering.tag
+    tag = member.tag
     member_key = _member_key(ctx, member)
     label = f"{member.attack} {tag if tag != 'default' else ''}".strip()
     save_dir = _save_dir(config, member, tag, n_members)
     oom: dict[str, int] = {}
     kind = detector.spec.kind
+    # Video scope (one perturbation per video) attacks a video in one piece: the consecutive
+    # units of a video longer than batch_size (one plan group) are merged into one unit here
+    # (same samples in the same order, so the records line up with ctx.meta), and the OOM
+    # sub-batches below split only at video boundaries.
+    video = attack.config.scope == "video"
+    units, merged_from = list(ctx.units), {u.index: [u.index] for u in ctx.units}
+    if video and kind == "frame":
+        units = []
+        for u in ctx.units:
+            if not units or units[-1].group != u.group:
+                units.append(u)
+                continue
+            last, joined = units[-1], list(units[-1].parts)
+            for pos, crops in u.parts:
+                if joined[-1][0] == pos:
+                    joined[-1] = (pos, joined[-1][1] + crops)
+                else:
+                    joined.append((pos, crops))
+            units[-1] = dataclasses.replace(last, parts=tuple(joined), size=last.size + u.size)
+            merged_from[last.index].append(u.index)
 
     def compute(unit: Any, batch: dict[str, Any]) -> dict[str, Any]:
         x = original = _to_device(batch["x"], ctx)
@@ -662,20 +704,39 @@ def _run_member(
         if pre is not None:  # the attacker starts from an already re-encoded video
             x = pre(detector, x, y).x_adv
 
-        known = ctx.zero_grad.get(unit.index) if attack.uses_gradients else None
+        known = None
+        if attack.uses_gradients:  # the clean pass's per-unit checks (several for a merged unit)
+            zgs = [ctx.zero_grad.get(i) for i in merged_from[unit.index]]
+            known = None if any(z is None for z in zgs) else [v for z in zgs for v in z]
         zero_known = None if known is None else torch.tensor(known, dtype=torch.bool)
+        meta = unit_meta(unit, ctx.refs, kind)
+        ids = meta.video_ids
+
+        def spans(size: int) -> list[tuple[int, int]]:
+            """Sub-batches of at most ``size`` samples; in video scope whole videos only (a
+            video larger than ``size`` on its own: its perturbation is optimized in one piece)."""
+            if not video:
+                return [(i, i + size) for i in range(0, len(x), size)]
+            out, start, end = [], 0, 0
+            for stop in [i for i in range(1, len(x) + 1) if i == len(x) or ids[i] != ids[i - 1]]:
+                if stop - start > size and end > start:
+                    out.append((start, end))
+                    start = end
+                end = stop
+            return [*out, (start, len(x))]
 
         def attack_all() -> list[Any]:
             size = oom.setdefault("batch", len(x))
             return [
                 attack(
                     detector,
-                    x[i : i + size],
-                    y[i : i + size],
+                    x[i:j],
+                    y[i:j],
                     seed=seed + i,
-                    zero_grad=None if zero_known is None else zero_known[i : i + size],
+                    zero_grad=None if zero_known is None else zero_known[i:j],
+                    groups=ids[i:j],
                 )
-                for i in range(0, len(x), size)
+                for i, j in spans(size)
             ]
 
         parts = _retrying(attack_all, len(x), oom, ctx.device)
@@ -687,7 +748,7 @@ def _run_member(
         ref, seen = original.flatten(1).float().cpu().numpy(), x_adv.flatten(1).float().cpu().numpy()
         psnr = metrics.psnr(ref, seen)
         if save_dir is not None:
-            save_crops(save_dir, x_adv, unit_meta(unit, ctx.refs, kind))
+            save_crops(save_dir, x_adv, meta)
         zero = [r.zero_grad for r in parts]
         return {
             "p": probs.tolist(),
@@ -703,8 +764,8 @@ def _run_member(
             "b": int(oom.get("batch", len(x))),
         }
 
-    records = _run_stage(ctx, member_key, ctx.units, compute, f"attack {label}", progress)
-    rows = [records[u.index] for u in ctx.units]
+    records = _run_stage(ctx, member_key, units, compute, f"attack {label}", progress)
+    rows = [records[u.index] for u in units]
 
     def cat(key: str, dtype: Any = np.float64) -> np.ndarray:
         return np.concatenate([np.asarray(r[key], dtype=dtype) for r in rows])
@@ -735,7 +796,57 @@ def _run_member(
         if n_attacked
         else (metrics.perturbation_stats(linf, l2, psnr))
     )
-    result = {
+    result = _result_document(
+        ctx,
+        member,
+        suite,
+        attack,
+        tag,
+        {
+            **summary,
+            **stats,
+            "n_attacked": n_attacked,
+            "n_unperturbed": int(unperturbed.sum()),
+            "unperturbed_fraction": float(unperturbed.sum() / n_attacked) if n_attacked else None,
+            "zero_grad_fraction": (
+                float(zero_grad.sum() / n_attacked) if zero_grad is not None and n_attacked else None
+            ),
+            "queries": int(queries),
+            "queries_per_sample": queries / max(1, n_attacked),
+            "attack_seconds": attack_seconds,
+            "n_samples": int(n),
+            "n_skipped_videos": len(ctx.skipped),
+        },
+        rows,
+        member_key,
+    )
+    path = result_path(config, result)
+    if ctx.world.main:
+        _write_records(
+            path.with_suffix(".videos.csv"), ctx.video_ids, ctx.labels, ctx.clean_scores, adv_scores
+        )
+        write_json_atomic(path, _jsonable(result))
+    distributed.barrier()  # the result is on disk before any process drops its records
+    remove(ctx.state_dir / member_key)
+    return RunResult(path, result)
+
+
+def _result_document(
+    ctx: _Context,
+    member: Any,
+    suite: str | None,
+    attack: Any,
+    tag: str,
+    metrics: dict[str, Any],
+    rows: list[dict[str, Any]],
+    member_key: str,
+) -> dict[str, Any]:
+    """The JSON result of one member: its numbers (``metrics``) with everything they rest on."""
+    from harness.threat import member_threat
+
+    config, ordering = ctx.config, _codecs(ctx.config, member)
+    pre, post = ordering.pre_spec, ordering.post_spec
+    return {
         "schema_version": RESULT_SCHEMA,
         "detector": config.detector,
         "dataset": ctx.prep.manifest.dataset,
@@ -753,32 +864,20 @@ def _run_member(
         "quantized": bool(attack.config.quantize),
         "attack_fit": getattr(attack, "fit_info", None) or None,
         "ordering": "compress-then-attack" if pre else ("attack-then-compress" if post else "attack"),
-        "pre": ordering.pre_spec,
-        "post": ordering.post_spec,
+        "pre": pre,
+        "post": post,
+        "threat": member_threat(member.options).model,
+        "scope": attack.config.scope,
         "split": ctx.split,
         "threshold_source": ctx.threshold_source,
         "thresholds": ctx.thresholds,
         "aggregate": config.aggregate,
-        "metrics": {
-            **summary,
-            **stats,
-            "n_attacked": n_attacked,
-            "n_unperturbed": int(unperturbed.sum()),
-            "unperturbed_fraction": float(unperturbed.sum() / n_attacked) if n_attacked else None,
-            "zero_grad_fraction": (
-                float(zero_grad.sum() / n_attacked) if zero_grad is not None and n_attacked else None
-            ),
-            "queries": int(queries),
-            "queries_per_sample": queries / max(1, n_attacked),
-            "attack_seconds": attack_seconds,
-            "n_samples": int(n),
-            "n_skipped_videos": len(ctx.skipped),
-        },
+        "metrics": metrics,
         "skipped": [dataclasses.asdict(s) for s in ctx.skipped],
-        "detector_spec": detector.spec.to_dict(),
+        "detector_spec": ctx.detector.spec.to_dict(),
         "checkpoint": _portable(ctx.checkpoint, config.data.cache_dir),
         "checkpoint_sha256": ctx.checkpoint_sha256,
-        "checkpoint_meta": detector.checkpoint_meta,
+        "checkpoint_meta": ctx.detector.checkpoint_meta,
         "split_manifest_hash": ctx.prep.manifest.hash,
         "seed": config.seed,
         "config": _portable_config(config),
@@ -786,26 +885,19 @@ def _run_member(
         "run_key": member_key,
         "execution": {
             "batch_size": config.batch_size,
-            "batches": len(ctx.units),
+            "batches": len(rows),
             "workers": config.workers,
             "oom_halvings": int(max(r.get("oom", 0) for r in rows)) if rows else 0,
             "smallest_batch": int(
                 min(min(int(r.get("b", config.batch_size)) for r in rows), config.batch_size)
-            ),
+            )
+            if rows
+            else config.batch_size,
             "batches_resumed_here": int(ctx.batches.get("resumed", 0)),
         },
         "wall_seconds": time.perf_counter() - ctx.start,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    path = result_path(config, result)
-    if ctx.world.main:
-        _write_records(
-            path.with_suffix(".videos.csv"), ctx.video_ids, ctx.labels, ctx.clean_scores, adv_scores
-        )
-        write_json_atomic(path, _jsonable(result))
-    distributed.barrier()  # the result is on disk before any process drops its records
-    remove(ctx.state_dir / member_key)
-    return RunResult(path, result)
 
 
 def _save_dir(config: RunConfig, member: Any, tag: str, n_members: int) -> Path | None:
@@ -967,10 +1059,10 @@ def evaluate(
                     results.append(done[member.key])
                     continue
                 if len(members) == 1:
-                    results.append(_run_member(ctx, member, suite, progress))
+                    results.append(_dispatch(ctx, member, suite, progress))
                     continue
                 try:
-                    results.append(_run_member(ctx, member, suite, progress, len(members)))
+                    results.append(_dispatch(ctx, member, suite, progress, len(members)))
                 except (RuntimeError, ValueError, FloatingPointError, OSError) as exc:
                     failed.append(f"{member.key}: {exc}")
                     if w.main:
@@ -997,23 +1089,40 @@ def evaluate(
     return results
 
 
+def _dispatch(ctx: _Context, member: Any, suite: str | None, progress: bool, n_members: int = 1) -> RunResult:
+    """Run one member under its threat model."""
+    from harness.threat import member_threat
+
+    threat = member_threat(member.options)
+    if threat.pipeline:
+        from harness.pipeline import run_pipeline_member
+
+        return run_pipeline_member(ctx, member, suite, progress, threat, n_members)
+    return _run_member(ctx, member, suite, progress, n_members)
+
+
 def result_path(config: RunConfig, result: dict[str, Any]) -> Path:
     name = f"{result['attack']}-{result['budget_tag']}.json"
     return Path(config.results_dir) / result["dataset"] / result["detector"] / name
 
 
-def _write_records(path: Path, ids: list[str], labels: Any, clean: Any, adv: Any) -> None:
+def _write_records(
+    path: Path, ids: list[str], labels: Any, clean: Any, adv: Any, extra: dict[str, Any] | None = None
+) -> None:
+    """The per-video CSV beside a result: id, label, clean and attacked score (+ ``extra`` columns)."""
     import csv
     import os
     import tempfile
 
+    extra = extra or {}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["video_id", "label", "clean_score", "adv_score"])
-        for row in zip(ids, labels, clean, adv, strict=True):
-            w.writerow([row[0], int(row[1]), f"{row[2]:.6f}", f"{row[3]:.6f}"])
+        w.writerow(["video_id", "label", "clean_score", "adv_score", *extra])
+        for i, row in enumerate(zip(ids, labels, clean, adv, strict=True)):
+            more = [f"{float(v[i]):.6f}" for v in extra.values()]
+            w.writerow([row[0], int(row[1]), f"{row[2]:.6f}", f"{row[3]:.6f}", *more])
     os.replace(tmp, path)
 
 

@@ -35,14 +35,21 @@ class SuiteMember:
 
     @property
     def key(self) -> str:
-        """The leaderboard column of this member: ``attack@tag`` (e.g. ``pgd@eps4of255``, or
-        ``pgd@eps4of255+post-jpeg-quality75`` when a codec follows the attack)."""
+        """The leaderboard column of this member: ``attack@tag`` (e.g. ``pgd@eps4of255``)."""
+        return f"{self.attack}@{self.tag}"
+
+    @property
+    def tag(self) -> str:
+        """The file-name-safe budget tag of this member, the one place it is composed: strength,
+        then codec ordering, threat model and scope (``eps4of255``, ``eps4of255+post-jpeg-quality75``,
+        ``eps4of255+pipeline-crf23``, ``eps4of255+video``)."""
         from harness.attacks import create_attack
+        from harness.threat import member_threat
 
         rest, pre, post = split_ordering(self.options)
         attack = create_attack(self.attack, **rest)
         tag = strength_tag(attack.strength_param(), attack.strength_value)
-        return f"{self.attack}@{tag}{ordering_tag(pre, post)}"
+        return f"{tag}{ordering_tag(pre, post)}{member_threat(self.options).tag()}{scope_tag(attack.config.scope)}"
 
 
 CODECS = ("jpeg", "h264")
@@ -72,6 +79,7 @@ def split_ordering(options: dict[str, Any]) -> tuple[dict[str, Any], str | None,
     delivers). At most one of them: the three orderings are one axis of the results."""
     rest = dict(options)
     pre, post = rest.pop("pre", None), rest.pop("post", None)
+    rest.pop("threat", None)  # where the attack acts: harness.threat.member_threat
     if pre and post:
         raise ValueError("attack.pre and attack.post together: choose one ordering per run")
     for spec in (pre, post):
@@ -91,6 +99,12 @@ def ordering_tag(pre: str | None, post: str | None) -> str:
     attack = create_attack(codec.attack, **codec.options)
     where = "pre" if pre else "post"
     return f"+{where}-{codec.attack}-{strength_tag(attack.strength_param(), attack.strength_value)}"
+
+
+def scope_tag(scope: str) -> str:
+    """The file-name-safe suffix of an attack's scope: ``""`` for one perturbation per sample (the
+    default), ``+video`` for one per video (``pgd@eps4of255+video``), so both sit side by side."""
+    return "" if scope == "sample" else f"+{scope}"
 
 
 @dataclass(frozen=True)
@@ -158,6 +172,7 @@ def load_suite(name_or_path: str) -> Suite:
     import yaml
 
     from harness.attacks import create_attack
+    from harness.threat import member_threat
 
     path = suite_path(name_or_path)
     try:
@@ -181,6 +196,7 @@ def load_suite(name_or_path: str) -> Suite:
             expanded = expand_member(str(entry["attack"]), options)
             for m in expanded:
                 rest, _, _ = split_ordering(m.options)  # a bad codec fails here
+                member_threat(m.options)  # a bad threat fails here
                 create_attack(m.attack, **rest)  # unknown keys / bad values fail here
         except (KeyError, ValueError, TypeError) as exc:
             raise ValueError(f"suite {path}: member {i + 1} ({entry.get('attack')}): {exc}") from exc

@@ -1,0 +1,153 @@
+"""The pipeline threat model: full frames attacked, re-encoded for real, faces re-detected, scored."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from harness.pipeline import FrameToFace, box_iou, crop_faces_torch, crop_geometry, encode_video, read_video
+from harness.runner import RunConfig, evaluate
+from harness.threat import ThreatConfig, member_threat
+
+
+def _run(tiny: Any, tmp_path: Path, **over: Any) -> Any:
+    data, ckpt = tiny
+    config = RunConfig(
+        detector="cnn",
+        checkpoint=str(ckpt),
+        attack=over.pop("attack", "pgd"),
+        attack_options=over.pop("attack_options", {"eps": 8 / 255, "steps": 5}),
+        data=data,
+        n_boot=50,
+        workers=0,
+        results_dir=str(tmp_path / "results"),
+        leaderboard_dir=str(tmp_path / "lb"),
+        **over,
+    )
+    (run,) = evaluate(config, progress=False)
+    return run
+
+
+def _videos(run: Any) -> list[dict[str, str]]:
+    with open(run.path.with_suffix(".videos.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def test_lossless_delivery_reproduces_the_harness_scores_exactly(tiny: Any, tmp_path: Path) -> None:
+    """The defender's path (decode, detect, crop, resize, score) is the harness's own: an
+    unattacked video through a lossless codec scores exactly its cached clean score."""
+    run = _run(tiny, tmp_path, threat=ThreatConfig(model="pipeline", crf="lossless"))
+    rows = _videos(run)
+    assert rows and all(abs(float(r["codec_score"]) - float(r["clean_score"])) < 1e-6 for r in rows)
+    m = run.result["metrics"]
+    assert m["auroc_codec"] == pytest.approx(m["auroc_clean"])
+    assert run.result["budget_tag"] == "eps8of255+pipeline-lossless"
+    assert run.result["threat"] == "pipeline" and run.result["threat_config"]["crf"] == "lossless"
+    # lossless: the delivered frames are exactly the attacker's 8-bit frames, inside the budget
+    assert m["linf_delivered_max"] <= 8 / 255 + 1e-6
+    assert m["linf_max"] <= 8 / 255 + 1e-6
+
+
+def test_pipeline_attack_is_scored_on_the_re_encoded_re_detected_video(tiny: Any, tmp_path: Path) -> None:
+    from harness.datasets._faces import FaceConfig
+    from harness.predict import predict
+
+    data, ckpt = tiny
+    adv_dir = tmp_path / "delivered"
+    run = _run(
+        tiny,
+        tmp_path,
+        attack_options={"eps": 8 / 255, "steps": 5, "target": "fake"},
+        threat=ThreatConfig(model="pipeline", crf=23),
+        save_adversarial=str(adv_dir),
+    )
+    r, m = run.result, run.result["metrics"]
+    assert r["budget_tag"] == "eps8of255+pipeline-crf23" and r["threat"] == "pipeline"
+    assert m["faces_sampled"] > 0 and 0 <= m["faces_lost"] <= m["faces_sampled"]
+    assert 0 <= m["faces_moved"] <= m["faces_sampled"] and m["face_iou_mean"] > 0.5
+    assert 25 < m["psnr_video_mean"] < 60 and m["video_bytes_mean"] > 0
+    rows = _videos(run)
+    fakes = [r for r in rows if r["label"] == "1"]
+    reals = [r for r in rows if r["label"] == "0"]
+    # target=fake: the attacked fakes score lower than the same videos through the codec alone;
+    # the reals are delivered through the same codec untouched
+    assert np.mean([float(r["adv_score"]) for r in fakes]) < np.mean([float(r["codec_score"]) for r in fakes])
+    assert all(abs(float(r["adv_score"]) - float(r["codec_score"])) < 1e-6 for r in reals)
+    # the delivered files are what was scored: `harness predict` on one gives its recorded score
+    files = sorted((adv_dir / "fake").glob("*.mp4"))
+    assert len(files) == len(fakes) and len(list((adv_dir / "real").glob("*.mp4"))) == len(reals)
+    recorded = {r["video_id"]: float(r["adv_score"]) for r in rows}
+    vid = next(v for v in recorded if v.replace("/", "__") == files[0].stem)
+    faces = FaceConfig(detector=data.faces.detector, num_frames=data.faces.num_frames)
+    p = predict(files[0], "cnn", str(ckpt), faces, "cpu")
+    assert p.probability == pytest.approx(recorded[vid], abs=0.02)
+
+
+def test_pipeline_runs_resume_and_refuse_what_they_cannot_do(tiny: Any, tmp_path: Path) -> None:
+    threat = ThreatConfig(model="pipeline", crf=30)
+    first = _run(tiny, tmp_path, threat=threat)
+    again = _run(tiny, tmp_path, threat=threat)  # same run key: reported as finished
+    assert again.result["run_key"] == first.result["run_key"]
+    assert again.result["created"] == first.result["created"]
+    with pytest.raises(ValueError, match="re-encodes"):
+        _run(tiny, tmp_path, attack_options={"eps": 4 / 255, "post": "jpeg:75"}, threat=threat)
+    with pytest.raises(ValueError, match="crf"):
+        ThreatConfig(model="pipeline", crf=60)
+    with pytest.raises(ValueError, match="threat"):
+        ThreatConfig(model="video")
+    assert member_threat({"threat": "pipeline"}).pipeline
+    assert (
+        member_threat({"threat": {"model": "pipeline", "crf": 30}}, ThreatConfig()).tag() == "+pipeline-crf30"
+    )
+    assert member_threat({}, threat) == threat
+
+
+def test_differentiable_crop_matches_the_cached_crop_and_guards_the_detector(tiny: Any) -> None:
+    from harness.data import prepare_dataset
+    from harness.datasets._faces import crops_to_tensor
+    from harness.detectors import create_detector
+    from harness.stream import CropReader
+
+    data, ckpt = tiny
+    prep = prepare_dataset(data, progress=False)
+    vid, track = next((v, t) for v, t in prep.report.tracks.items() if t.ok)
+    frames, _ = read_video(prep.index.abspath(prep.index.by_id()[vid]))
+    geoms = torch.tensor([crop_geometry(b, data.faces.margin) for b in track.boxes])
+    x = torch.from_numpy(frames[track.frame_indices]).permute(0, 3, 1, 2).float().div(255)
+    cached = crops_to_tensor(CropReader(prep, [vid]).crops(vid), (32, 32))
+    ours = crop_faces_torch(x, geoms, data.faces.crop_size, (32, 32))
+    assert (ours - cached).abs().max() < 3 / 255  # the cv2 path within rounding (uint8 steps)
+
+    detector = create_detector("cnn", checkpoint=str(ckpt)).eval()
+    wrapper = FrameToFace(detector, tuple(frames.shape[1:3]), geoms, data.faces.crop_size)
+    assert not wrapper.training, "the wrapper mirrors the detector's mode (attacks restore it)"
+    xg = x.clone().requires_grad_(True)
+    wrapper(xg)[:, 1].sum().backward()
+    grad = xg.grad.abs().sum(dim=1)  # (n, H, W)
+    for g, (left, top, side) in zip(grad, geoms.tolist(), strict=True):
+        outside = torch.ones_like(g, dtype=torch.bool)
+        outside[max(0, top) : top + side, max(0, left) : left + side] = False
+        assert g.sum() > 0 and g[outside].sum() == 0  # each frame's gradient lies in its face box
+    with pytest.raises(RuntimeError, match="subset"):
+        wrapper(x[:1])
+
+
+def test_codec_helpers(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (3, 34, 46, 3), dtype=np.uint8)
+    from fractions import Fraction
+
+    encode_video(tmp_path / "a.mp4", frames, Fraction(25), "lossless", "medium")
+    back, fps = read_video(tmp_path / "a.mp4")
+    assert fps == 25 and np.array_equal(back, frames)  # lossless is bit-exact
+    encode_video(tmp_path / "b.mp4", frames[:, :33, :45], Fraction(25), 23, "medium")  # odd sides
+    back, _ = read_video(tmp_path / "b.mp4")
+    assert back.shape == (3, 34, 46, 3)
+    assert box_iou([0, 0, 10, 10], [0, 0, 10, 10]) == 1.0 and box_iou([0, 0, 1, 1], [2, 2, 3, 3]) == 0.0
+    assert json.dumps(ThreatConfig().__dict__)
