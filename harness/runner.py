@@ -84,6 +84,8 @@ class RunConfig:
     PNGs in ``real/<video_id>/`` and ``fake/<video_id>/`` (one sub-folder per member,
     ``<attack>-<strength>/``, when the run has several), readable by the ``folder`` dataset;
     under the pipeline threat model, the delivered videos (``real/<video_id>.mp4`` ...).
+    ``name``: file the results of ``detector`` with ``checkpoint`` under another row name (the
+    published MesoNet weights beside the demo model of the same architecture, ``meso4-Meso4_DF``).
     ``threat``: where the attack acts (:mod:`harness.threat`): on the face crops (default) or on
     the full frames of a video that is then re-encoded and re-detected (:mod:`harness.pipeline`).
     """
@@ -112,6 +114,7 @@ class RunConfig:
     compile: bool = False  # torch.compile the detector (the first batch compiles)
     fresh: bool = False  # recompute: ignore finished results and resume logs of this run
     threat: ThreatConfig = field(default_factory=ThreatConfig)  # crops | pipeline (+ its codec)
+    name: str | None = None  # the leaderboard row (results folder) of a zoo detector with given weights
     results_dir: str = "results"
     leaderboard_dir: str = "leaderboards"
 
@@ -1025,6 +1028,8 @@ def evaluate(
         raise ValueError(f"aggregate must be one of {metrics.AGGREGATIONS}, got {config.aggregate!r}")
     if config.workers < 0:
         raise ValueError(f"workers must be >= 0, got {config.workers}")
+    if config.name:
+        config, detector = _named(config, detector)
     planned, suite = attack_plan(config)
     members = planned if members is None else members
     with distributed.process_group(config.device) as w:
@@ -1099,6 +1104,24 @@ def _dispatch(ctx: _Context, member: Any, suite: str | None, progress: bool, n_m
 
         return run_pipeline_member(ctx, member, suite, progress, threat, n_members)
     return _run_member(ctx, member, suite, progress, n_members)
+
+
+def _named(config: RunConfig, detector: Any) -> tuple[RunConfig, Any]:
+    """``config.name``: the zoo detector built with its checkpoint, filed under the given name."""
+    import re
+
+    from harness.detectors import DETECTORS, create_detector
+
+    if detector is not None:
+        raise ValueError("name is for zoo detectors; a submission is named by `harness submit --name`")
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", config.name or "") or config.name in DETECTORS:
+        raise ValueError(
+            f"name {config.name!r}: use 1-64 letters, digits, '.', '_' or '-', not a zoo detector's name"
+        )
+    if not config.checkpoint:
+        raise ValueError("name needs a checkpoint: it names a zoo detector with given weights")
+    detector = create_detector(config.detector, checkpoint=config.checkpoint, **config.detector_options)
+    return dataclasses.replace(config, detector=config.name, name=None), detector
 
 
 def result_path(config: RunConfig, result: dict[str, Any]) -> Path:

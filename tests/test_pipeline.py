@@ -151,3 +151,13 @@ def test_codec_helpers(tmp_path: Path) -> None:
     assert back.shape == (3, 34, 46, 3)
     assert box_iou([0, 0, 10, 10], [0, 0, 10, 10]) == 1.0 and box_iou([0, 0, 1, 1], [2, 2, 3, 3]) == 0.0
     assert json.dumps(ThreatConfig().__dict__)
+
+
+def test_a_named_row_files_a_zoo_detector_with_given_weights_apart(tiny: Any, tmp_path: Path) -> None:
+    """``--name``: the published MesoNet weights get their own row beside the demo model."""
+    run = _run(tiny, tmp_path, attack="fgsm", attack_options={"eps": 2 / 255}, name="cnn-tiny")
+    assert run.path.parent.name == "cnn-tiny" and run.result["detector"] == "cnn-tiny"
+    assert run.result["detector_spec"]["name"] == "cnn"
+    for bad in ("cnn", "a/b"):
+        with pytest.raises(ValueError, match="name"):
+            _run(tiny, tmp_path, attack="fgsm", attack_options={"eps": 2 / 255}, name=bad)
