@@ -6,7 +6,7 @@ A real attacker delivers a *video file*: it is re-encoded by the platform, then 
 decodes it, finds the face again, crops, resizes and scores. ``--threat pipeline`` evaluates
 exactly that, per video:
 
-1. decode every frame of the source video (:func:`read_video`);
+1. decode the source video's frames the defender samples (streamed: :func:`read_frames_at`);
 2. the attack optimizes a perturbation of the full frames the defender samples (the frames of
    the face cache: a white-box attacker knows the sampling), its budget in those frames'
    pixels, through a differentiable path frame -> face box crop (the cached box, the same
@@ -30,9 +30,10 @@ each sample is known by position; gradient attacks do, a query subset is refused
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -49,11 +50,8 @@ from harness.threat import ThreatConfig
 MOVED_IOU = 0.5  # a face whose new box overlaps the original by less than this has moved
 
 
-# -- video in and out ---------------------------------------------------------------------------
-def read_video(path: Path) -> tuple[np.ndarray, Fraction]:
-    """Every frame of a video as uint8 RGB ``(T, H, W, 3)`` in decode order, and its frame rate."""
-    import av
-
+# -- video in and out (streamed: a video is never held whole in memory) ----------------------------
+def _source(path: Path) -> Path:
     from harness.datasets._faces import MediaError
 
     if path.is_dir() or not path.is_file():
@@ -61,49 +59,133 @@ def read_video(path: Path) -> tuple[np.ndarray, Fraction]:
             f"{path}: the pipeline threat model needs the source video file (pre-cropped face "
             "folders and missing files cannot be re-encoded): use --threat crops for this dataset"
         )
+    return path
+
+
+def iter_frames(path: Path) -> Iterator[np.ndarray]:
+    """The frames of a video as uint8 RGB ``(H, W, 3)``, one at a time in decode order."""
+    import av
+
+    from harness.datasets._faces import MediaError
+
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(_source(path))) as container:
             stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            n = 0
+            for frame in container.decode(stream):
+                n += 1
+                yield frame.to_ndarray(format="rgb24")
     except (av.error.FFmpegError, IndexError) as exc:
         raise MediaError(f"{path}: cannot decode ({type(exc).__name__}: {exc})") from exc
-    if not frames:
+    if not n:
         raise MediaError(f"{path}: no decodable frames")
-    return np.stack(frames), Fraction(rate)
 
 
-def encode_video(path: Path, frames: np.ndarray, fps: Fraction, crf: int | str, preset: str) -> None:
-    """Write uint8 RGB ``(T, H, W, 3)`` frames as an H.264 mp4 (reproducible bytes).
+def frame_rate(path: Path) -> Fraction:
+    """A video's frame rate (25 when the container does not say)."""
+    import av
+
+    with av.open(str(_source(path))) as container:
+        stream = container.streams.video[0]
+        return Fraction(stream.average_rate or stream.guessed_rate or 25)
+
+
+def read_video(path: Path) -> tuple[np.ndarray, Fraction]:
+    """Every frame of a (short) video as ``(T, H, W, 3)`` and its frame rate (tests, small clips)."""
+    return np.stack(list(iter_frames(path))), frame_rate(path)
+
+
+def read_frames_at(path: Path, indices: Sequence[int]) -> np.ndarray:
+    """The frames at ``indices`` (decode order; repeats allowed) as ``(len(indices), H, W, 3)``."""
+    from harness.datasets._faces import MediaError
+
+    wanted, found = set(indices), {}
+    for i, frame in enumerate(iter_frames(path)):
+        if i in wanted:
+            found[i] = frame
+            if len(found) == len(wanted):
+                break
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise MediaError(
+            f"{path}: frames {missing[:5]} not found (the file changed since its faces were cached?)"
+        )
+    return np.stack([found[i] for i in indices])
+
+
+def encode_video(
+    path: Path, frames: Iterable[np.ndarray], fps: Fraction, crf: int | str, preset: str
+) -> None:
+    """Write uint8 RGB ``(H, W, 3)`` frames (any iterable: streamed) as an H.264 mp4.
 
     ``crf="lossless"``: libx264rgb at qp 0 in RGB, bit-exact. Otherwise libx264 yuv420p at
-    ``crf`` (odd sides are edge-padded to even, as yuv420p needs), MB-tree off, one thread.
+    ``crf`` (odd sides are edge-padded to even, as yuv420p needs), MB-tree off and one thread,
+    so the same frames give the same bytes.
     """
     import av
 
     lossless = crf == "lossless"
-    t, h, w, _ = frames.shape
-    if not lossless and (h % 2 or w % 2):
-        frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    frames = iter(frames)
+    first = next(frames)
+    h, w = first.shape[:2]
+    ph, pw = (h, w) if lossless else (h + h % 2, w + w % 2)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with av.open(str(tmp), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264rgb" if lossless else "libx264", rate=fps)
-        stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
+        stream.width, stream.height = pw, ph
         stream.pix_fmt = "rgb24" if lossless else "yuv420p"
         if lossless:
             stream.options = {"qp": "0", "preset": preset}
         else:
             stream.options = {"crf": str(crf), "preset": preset, "x264-params": "mbtree=0"}
         stream.codec_context.thread_count = 1
-        for frame in frames:
-            for packet in stream.encode(
-                av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-            ):
+        for frame in itertools.chain([first], frames):
+            if (ph, pw) != (h, w):
+                frame = np.pad(frame, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+            image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            for packet in stream.encode(image):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     tmp.replace(path)
+
+
+def deliver(
+    source: Path, out: Path, replace: Mapping[int, np.ndarray], fps: Fraction, crf: int | str, preset: str
+) -> None:
+    """Re-encode ``source`` into ``out`` with the frames at ``replace``'s indices replaced (streamed)."""
+    encode_video(out, (replace.get(i, f) for i, f in enumerate(iter_frames(source))), fps, crf, preset)
+
+
+@dataclass
+class Fidelity:
+    """How far a delivered video is from its source: PSNR over all frames and over the attacked ones."""
+
+    psnr: float
+    psnr_attacked: float
+    linf_attacked: float  # largest |delivered - source| at the attacked frames, in [0, 1]
+
+
+def fidelity(source: Path, delivered: Path, attacked: Iterable[int]) -> Fidelity:
+    """Compare two videos frame by frame (streamed); the delivered one cropped to the source's size."""
+    marked = set(attacked)
+    sq = sq_att = 0.0
+    n = n_att = 0
+    linf = 0.0
+    for i, (a, b) in enumerate(zip(iter_frames(source), iter_frames(delivered), strict=True)):
+        d = b[: a.shape[0], : a.shape[1]].astype(np.float64) - a.astype(np.float64)
+        e = float(np.square(d).sum())
+        sq, n = sq + e, n + d.size
+        if i in marked:
+            sq_att, n_att = sq_att + e, n_att + d.size
+            linf = max(linf, float(np.abs(d).max()) / 255.0)
+
+    def psnr(total: float, count: int) -> float:
+        mse = total / max(1, count)
+        return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+    return Fidelity(psnr(sq, n), psnr(sq_att, n_att), linf)
 
 
 # -- the differentiable defender's path -------------------------------------------------------------
@@ -193,27 +275,23 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def video_psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR (dB) of two uint8 videos over all their pixels (inf when identical)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-
-
 # -- one member of a run under the pipeline threat model --------------------------------------------
 class _VideoFrames(torch.utils.data.Dataset):
-    """Unit ``i`` (one video) -> ``{"unit", "frames" uint8 (T,H,W,3), "fps" (num, den)}``; picklable."""
+    """Unit ``i`` (one video) -> ``{"unit", "frames" uint8 (K,H,W,3): the sampled frames in attack
+    order, "fps" (num, den)}``, decoded in a worker (streamed); picklable."""
 
-    def __init__(self, sources: dict[int, Path]) -> None:
-        self.sources = sources
+    def __init__(self, jobs: dict[int, tuple[Path, list[int]]]) -> None:
+        self.jobs = jobs
 
     def __len__(self) -> int:
-        return len(self.sources)
+        return len(self.jobs)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        frames, fps = read_video(self.sources[index])
+        path, order = self.jobs[index]
+        fps = frame_rate(path)
         return {
             "unit": index,
-            "frames": torch.from_numpy(frames),
+            "frames": torch.from_numpy(read_frames_at(path, order)),
             "fps": torch.tensor([fps.numerator, fps.denominator]),
         }
 
@@ -288,20 +366,23 @@ def run_pipeline_member(
         x = runner._to_device(x[None] if spec.kind == "clip" else x, ctx)
         return _Delivered(runner._forward(ctx, x, oom).tolist(), boxes)
 
+    def attack_order(ref: Any) -> list[int]:
+        """The frames the attack perturbs, as its samples: every sampled frame, or one clip."""
+        if spec.kind == "clip":
+            return [ref.frames[i] for i in clip_indices(len(ref.frames), spec.frames_per_clip)]
+        return list(ref.frames)
+
     def compute(unit: Any, batch: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         ref = refs[unit.index]
-        frames = batch["frames"].numpy()
+        source = sources[unit.index]
+        frames = batch["frames"].numpy()  # the sampled frames, in attack order
         fps = Fraction(int(batch["fps"][0]), int(batch["fps"][1]))
         track = ctx.prep.report.tracks[ref.video_id]
         box_of = dict(zip(track.frame_indices, track.boxes, strict=True))
-        order = (
-            [ref.frames[i] for i in clip_indices(len(ref.frames), spec.frames_per_clip)]
-            if spec.kind == "clip"
-            else list(ref.frames)
-        )
+        order = attack_order(ref)
         geoms = torch.tensor([crop_geometry(box_of[f], margin) for f in order], dtype=torch.long)
-        x = torch.from_numpy(frames[order]).permute(0, 3, 1, 2).float().div(255).to(ctx.device)
+        x = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255).to(ctx.device)
         if spec.kind == "clip":
             x, geoms = x[None], geoms[None]
         y = torch.full((len(x),), ref.label, dtype=torch.long, device=ctx.device)
@@ -312,33 +393,29 @@ def run_pipeline_member(
             raise RuntimeError("the detector was left in train mode by the pipeline attack")
         adv = (result.x_adv.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
         adv = adv.reshape(-1, *adv.shape[-3:]).permute(0, 2, 3, 1).numpy()
-        delivered = frames.copy()
-        delivered[order] = adv
+        replace = dict(zip(order, adv, strict=True))
         with tempfile.TemporaryDirectory(prefix="harness-pipeline-") as tmp:
             out = Path(tmp) / "delivered.mp4"
             if save_dir is not None:
-                out = (
-                    save_dir / ("fake" if ref.label == 1 else "real") / f"{runner._safe_id(ref.video_id)}.mp4"
-                )
-            encode_video(out, delivered, fps, threat.crf, threat.preset)
+                name = f"{runner._safe_id(ref.video_id)}.mp4"
+                out = save_dir / ("fake" if ref.label == 1 else "real") / name
+            deliver(source, out, replace, fps, threat.crf, threat.preset)
             attacked = defend(out, ref.video_id)
-            received, _ = read_video(out)
+            quality = fidelity(source, out, replace)
             size = out.stat().st_size
             memo = (ref.video_id, threat.crf, threat.preset)
             plain = _CODEC_ONLY.get(memo) if _CODEC_ONLY.get("_run") == id(ctx) else None
             if plain is None:  # the unattacked video through the same codec (once per run and CRF)
                 codec_only = Path(tmp) / "reencoded.mp4"
-                encode_video(codec_only, frames, fps, threat.crf, threat.preset)
+                deliver(source, codec_only, {}, fps, threat.crf, threat.preset)
                 plain = defend(codec_only, ref.video_id)
                 if _CODEC_ONLY.get("_run") != id(ctx):
                     _CODEC_ONLY.clear()
                     _CODEC_ONLY["_run"] = id(ctx)
                 _CODEC_ONLY[memo] = plain
-        received = received[:, : frames.shape[1], : frames.shape[2]]
         before = {f: box_of[f] for f in ref.frames}
         lost = [f for f in before if f not in attacked.boxes]
         ious = [box_iou(before[f], attacked.boxes[f]) for f in before if f in attacked.boxes]
-        delta = (received[order].astype(np.float64) - frames[order].astype(np.float64)) / 255.0
         return {
             "p": attacked.probs,
             "pc": plain.probs,
@@ -346,10 +423,10 @@ def run_pipeline_member(
             "lost": len(lost),
             "moved": int(sum(v < MOVED_IOU for v in ious)),
             "iou": float(np.mean(ious)) if ious else None,
-            "psnr": video_psnr(frames, received),
-            "psnr_attacked_frames": video_psnr(frames[order], received[order]),
+            "psnr": quality.psnr,
+            "psnr_attacked_frames": quality.psnr_attacked,
             "linf_attack": float(result.linf.max()) if len(result.linf) else 0.0,
-            "linf_delivered": float(np.abs(delta).max()),
+            "linf_delivered": quality.linf_attacked,
             "bytes": int(size),
             "att": bool(ref.label in wanted),
             "q": int(result.queries),
@@ -363,7 +440,9 @@ def run_pipeline_member(
         compute,
         f"attack {label}",
         progress,
-        make_dataset=lambda todo: _VideoFrames({u.index: sources[u.index] for u in todo}),
+        make_dataset=lambda todo: _VideoFrames(
+            {u.index: (sources[u.index], attack_order(refs[u.index])) for u in todo}
+        ),
     )
     rows = [records[u.index] for u in units]
     ids = [ref.video_id for ref in refs]
@@ -466,6 +545,10 @@ __all__ = [
     "crop_faces_torch",
     "crop_geometry",
     "encode_video",
+    "deliver",
+    "fidelity",
+    "iter_frames",
+    "read_frames_at",
     "read_video",
     "run_pipeline_member",
 ]

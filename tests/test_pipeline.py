@@ -11,7 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-from harness.pipeline import FrameToFace, box_iou, crop_faces_torch, crop_geometry, encode_video, read_video
+from harness.pipeline import (
+    FrameToFace,
+    box_iou,
+    crop_faces_torch,
+    crop_geometry,
+    deliver,
+    encode_video,
+    fidelity,
+    read_frames_at,
+    read_video,
+)
 from harness.runner import RunConfig, evaluate
 from harness.threat import ThreatConfig, member_threat
 
@@ -149,6 +159,14 @@ def test_codec_helpers(tmp_path: Path) -> None:
     encode_video(tmp_path / "b.mp4", frames[:, :33, :45], Fraction(25), 23, "medium")  # odd sides
     back, _ = read_video(tmp_path / "b.mp4")
     assert back.shape == (3, 34, 46, 3)
+    black = np.zeros_like(frames[1])
+    deliver(tmp_path / "a.mp4", tmp_path / "c.mp4", {1: black}, Fraction(25), "lossless", "medium")
+    back, _ = read_video(tmp_path / "c.mp4")  # streamed re-encode: only frame 1 replaced
+    assert np.array_equal(back[[0, 2]], frames[[0, 2]]) and not back[1].any()
+    q = fidelity(tmp_path / "a.mp4", tmp_path / "c.mp4", [1])
+    assert q.linf_attacked == pytest.approx(frames[1].max() / 255) and q.psnr < q.psnr_attacked + 5
+    assert fidelity(tmp_path / "a.mp4", tmp_path / "a.mp4", [1]).psnr == float("inf")
+    assert np.array_equal(read_frames_at(tmp_path / "a.mp4", [2, 0, 2]), frames[[2, 0, 2]])
     assert box_iou([0, 0, 10, 10], [0, 0, 10, 10]) == 1.0 and box_iou([0, 0, 1, 1], [2, 2, 3, 3]) == 0.0
     assert json.dumps(ThreatConfig().__dict__)
 
