@@ -80,14 +80,15 @@ def load_results(results_dir: Path, errors: list[str] | None = None) -> list[dic
 
     Unreadable or malformed files are reported (stderr, and appended to ``errors``), not fatal:
     one bad file must not hide the whole leaderboard. Submission entries (``entry.json``, no
-    ``metrics``) and other JSON files are ignored.
+    ``metrics``), transfer results (``kind: transfer``, see :func:`load_transfer`) and other JSON
+    files are ignored.
     """
     out = []
     if not results_dir.is_dir():
         return out
     for path in sorted(results_dir.rglob("*.json")):
         data = _read_json(path, results_dir, errors)
-        if not isinstance(data, dict) or data.get("kind") == "entry":
+        if not isinstance(data, dict) or data.get("kind") in ("entry", "transfer"):
             continue
         if "schema_version" in data and "metrics" in data:
             missing = [k for k in _REQUIRED if not isinstance(data.get(k), str)]
@@ -114,6 +115,32 @@ def load_entries(results_dir: Path, errors: list[str] | None = None) -> list[dic
             out.append(data)
         elif data is not None:
             _report(errors, f"skipping malformed entry {_rel(path, results_dir)}")
+    return out
+
+
+_TRANSFER_REQUIRED = ("dataset", "source", "attack", "budget_tag")
+
+
+def load_transfer(results_dir: Path, errors: list[str] | None = None) -> list[dict[str, Any]]:
+    """Transfer results (``results/<dataset>/transfer/*.json``, written by ``harness transfer``),
+    each with its path in ``"_path"``; malformed ones are reported and skipped."""
+    out = []
+    if not results_dir.is_dir():
+        return out
+    for path in sorted(results_dir.rglob("*.json")):
+        data = _read_json(path, results_dir, errors, quiet=True)  # load_results reports it
+        if not isinstance(data, dict) or data.get("kind") != "transfer":
+            continue
+        missing = [k for k in _TRANSFER_REQUIRED if not isinstance(data.get(k), str)]
+        targets = data.get("targets")
+        if missing or not isinstance(targets, dict) or not all(isinstance(t, dict) for t in targets.values()):
+            _report(
+                errors,
+                f"skipping malformed transfer result {_rel(path, results_dir)}: missing {missing or 'targets'}",
+            )
+            continue
+        data["_path"] = str(path)
+        out.append(data)
     return out
 
 
@@ -316,7 +343,17 @@ def is_white_box(result: Mapping[str, Any]) -> bool:
         and result.get("black_box") is False
         and not result.get("pre")
         and not result.get("post")
+        and result.get("threat", "crops") == "crops"
+        and result.get("scope", "sample") == "sample"
     )
+
+
+def _threat_key(result: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What must match for two results to be compared as stronger/weaker siblings: the codec
+    ordering, the threat model (and its codec) and the scope of the perturbation."""
+    threat = result.get("threat", "crops")
+    codec = (result.get("threat_config") or {}).get("crf") if threat == "pipeline" else None
+    return (result.get("pre"), result.get("post"), threat, codec, result.get("scope", "sample"))
 
 
 def ensemble_scores(labels: np.ndarray, advs: Sequence[np.ndarray]) -> np.ndarray:
@@ -504,7 +541,7 @@ def sanity_flags(
         for b in results:
             if (
                 a.get("attack") != b.get("attack")
-                or (a.get("pre"), a.get("post")) != (b.get("pre"), b.get("post"))
+                or _threat_key(a) != _threat_key(b)
                 or a.get("norm") != b.get("norm")
                 or not a.get("norm")
                 or _steps(a) != _steps(b)
@@ -742,8 +779,13 @@ def render_markdown(
     rows: list[dict[str, Any]],
     figures: Mapping[str, str] | None = None,
     skipped: Sequence[str] = (),
+    transfer: Sequence[TransferMatrix] = (),
+    threats: Any = None,
 ) -> str:
-    """The Markdown leaderboard: a summary table, the per-member table, flags and figures."""
+    """The Markdown leaderboard: a summary table, the per-member table, flags, the pipeline
+    threat-model table and the transfer matrices (when there are such results) and figures."""
+    from harness.threat_table import render_threat_markdown
+
     results = [r for row in rows for r in row.get("results", {}).values()]
     lines = [
         "# Leaderboard: clean vs attacked AUROC",
@@ -808,6 +850,8 @@ def render_markdown(
             f"- **{_md(r['detector'])} / {_md(r['dataset'])}**: {f['code']}: {_md(f['message'])}"
             for r, f in flagged
         ]
+    lines += ["", *render_threat_markdown(threats)] if threats is not None else []
+    lines += render_transfer_markdown(transfer)
     if figures:
         lines += ["", "## Figures", ""]
         for r in rows:
@@ -1149,8 +1193,13 @@ def render_html(
     rows: list[dict[str, Any]],
     figures: Mapping[str, FigurePlan] | None = None,
     skipped: Sequence[str] = (),
+    transfer: Sequence[TransferMatrix] = (),
+    threats: Any = None,
 ) -> str:
-    """A static page: the sortable table (inline CSS and JS, no network resources) and figures."""
+    """A static page: the sortable table (inline CSS and JS, no network resources), the pipeline
+    threat-model table and the transfer heat maps (when there are such results) and figures."""
+    from harness.threat_table import render_threat_html
+
     figures = figures or {}
     results = [r for row in rows for r in row.get("results", {}).values()]
 
@@ -1236,7 +1285,7 @@ def render_html(
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'\">",
         '<link rel="icon" href="data:,">',
         "<title>Deepfake detector robustness leaderboard</title>",
-        f"<style>{_CSS}</style>",
+        f"<style>{_CSS}{_TRANSFER_CSS if transfer or threats is not None else ''}</style>",
         "</head>",
         "<body>",
         "<header>",
@@ -1262,6 +1311,8 @@ def render_html(
     parts += ["</div>", '<dl class="legend">' + legend + "</dl>"]
     if skipped:
         parts += ["<h2>Skipped files</h2>", "<ul>", *(f"<li>{_e(s)}</li>" for s in skipped), "</ul>"]
+    parts += render_threat_html(threats)
+    parts += render_transfer_html(transfer)
     shown = [(r, figures[_row_id(r)]) for r in rows if _row_id(r) in figures]
     if shown:
         parts.append('<h2 id="figures">Figures</h2>')
@@ -1281,6 +1332,229 @@ def render_html(
     return "\n".join(parts) + "\n"
 
 
+# -- transfer matrices (pure) ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class TransferMatrix:
+    """Source x target attacked AUROC of one (dataset, attack, budget), from transfer results.
+
+    ``cells[(source, target)]``: the target's entry of the source's result (``auroc_adv``,
+    ``auroc_adv_ci``, ``auroc_clean``, ``auroc_drop``, ``white_box``, ...); ``clean[target]``:
+    the target's clean AUROC and interval (the same videos in every row). Rows: sources sorted
+    by name; columns: the targets that are also sources in row order (so the diagonal is the
+    white-box one), then the others sorted.
+    """
+
+    dataset: str
+    attack: str
+    budget_tag: str
+    label: str  # "pgd ε 4/255"
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+    cells: dict[tuple[str, str], dict[str, Any]]
+    clean: dict[str, tuple[float, tuple[float, float] | None]]
+    n_videos: int | None
+    results: dict[str, dict[str, Any]]  # source -> result
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}/{self.attack}@{self.budget_tag}"
+
+
+def transfer_matrices(results: Sequence[Mapping[str, Any]]) -> list[TransferMatrix]:
+    """One :class:`TransferMatrix` per (dataset, attack, budget tag); the latest result of a source wins."""
+    groups: dict[tuple[str, str, str], dict[str, Mapping[str, Any]]] = {}
+    for r in _order(results):
+        key = (str(r["dataset"]), str(r["attack"]), str(r["budget_tag"]))
+        groups.setdefault(key, {})[str(r["source"])] = r
+    out = []
+    for (dataset, attack, tag), by_source in sorted(groups.items()):
+        sources = tuple(sorted(by_source))
+        present = {t for r in by_source.values() for t in r["targets"]}
+        targets = tuple(s for s in sources if s in present) + tuple(sorted(present - set(sources)))
+        cells: dict[tuple[str, str], dict[str, Any]] = {}
+        clean: dict[str, tuple[float, tuple[float, float] | None]] = {}
+        for src in sources:
+            for tgt, entry in by_source[src]["targets"].items():
+                cells[(src, str(tgt))] = dict(entry)
+                if str(tgt) not in clean:
+                    clean[str(tgt)] = (_num(entry.get("auroc_clean")), _ci(entry.get("auroc_clean_ci")))
+        first = by_source[sources[0]]
+        n = first.get("n_videos")
+        out.append(
+            TransferMatrix(
+                dataset=dataset,
+                attack=attack,
+                budget_tag=tag,
+                label=" ".join(x for x in (attack, _strength_label(first)) if x),
+                sources=sources,
+                targets=targets,
+                cells=cells,
+                clean=clean,
+                n_videos=n if isinstance(n, int) else None,
+                results={k: dict(v) for k, v in by_source.items()},
+            )
+        )
+    return out
+
+
+_TRANSFER_NOTE = (
+    "Adversarial examples crafted once on the source detector (rows) at the stored crop resolution, "
+    "through a differentiable resize to the source's input size, delivered as 8-bit crops inside the "
+    "budget, and scored by each target detector (columns) through the same uint8 resize as clean "
+    "crops (`harness transfer`). Cells: video-level AUROC on the attacked videos, [brackets]: 95% "
+    "bootstrap interval resampled by video; the diagonal (bold, outlined on the page) is the "
+    "white-box number, off-diagonal cells are transfer. The clean row is each target's clean AUROC on "
+    "the same videos."
+)
+
+
+def render_transfer_markdown(matrices: Sequence[TransferMatrix]) -> list[str]:
+    """The Markdown section of the transfer matrices (no lines without any)."""
+    if not matrices:
+        return []
+    lines = ["", "## Transfer: attacked AUROC, source (rows) x target (columns)", "", _TRANSFER_NOTE]
+    for m in matrices:
+        n = f", {m.n_videos} videos" if m.n_videos is not None else ""
+        lines += ["", f"### {_md(m.label)} on {_md(m.dataset)}{n}", ""]
+        lines.append("| source ↓ · target → | " + " | ".join(_md(t) for t in m.targets) + " |")
+        lines.append("|---|" + "---|" * len(m.targets))
+        clean = [format_ci(*m.clean[t]) if t in m.clean else "" for t in m.targets]
+        lines.append("| *clean* | " + " | ".join(clean) + " |")
+        for src in m.sources:
+            cells = []
+            for tgt in m.targets:
+                e = m.cells.get((src, tgt))
+                if e is None:
+                    cells.append("")
+                    continue
+                text = format_ci(_num(e.get("auroc_adv")), _ci(e.get("auroc_adv_ci")))
+                cells.append(f"**{text}**" if e.get("white_box") else text)
+            lines.append(f"| {_md(src)} | " + " | ".join(cells) + " |")
+    lines += ["", "Per cell with the drop and checkpoints: [transfer.csv](transfer.csv)."]
+    return lines
+
+
+def render_transfer_csv(matrices: Sequence[TransferMatrix]) -> str:
+    """One line per (dataset, attack, budget, source, target); empty without transfer results."""
+    if not matrices:
+        return ""
+
+    def num(v: Any) -> str:
+        v = _num(v)
+        return "" if math.isnan(v) else f"{v:.4f}"
+
+    def ci(c: Any) -> list[str]:
+        c = _ci(c)
+        return [num(c[0]), num(c[1])] if c else ["", ""]
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(
+        [
+            "dataset", "attack", "budget_tag", "source", "target", "white_box",
+            "auroc_clean", "auroc_clean_lo", "auroc_clean_hi", "auroc_adv", "auroc_adv_lo", "auroc_adv_hi",
+            "auroc_drop", "auroc_drop_lo", "auroc_drop_hi", "n_videos",
+            "source_checkpoint_sha256", "target_checkpoint_sha256", "store_key",
+        ]
+    )  # fmt: skip
+    for m in matrices:
+        for src in m.sources:
+            r = m.results[src]
+            for tgt in m.targets:
+                e = m.cells.get((src, tgt))
+                if e is None:
+                    continue
+                w.writerow(
+                    [
+                        m.dataset, m.attack, m.budget_tag, src, tgt, "true" if e.get("white_box") else "false",
+                        num(e.get("auroc_clean")), *ci(e.get("auroc_clean_ci")),
+                        num(e.get("auroc_adv")), *ci(e.get("auroc_adv_ci")),
+                        num(e.get("auroc_drop")), *ci(e.get("auroc_drop_ci")),
+                        _fmt(e.get("n_videos")),
+                        str(r.get("source_checkpoint_sha256") or "")[:12],
+                        str(e.get("checkpoint_sha256") or "")[:12],
+                        str((r.get("store") or {}).get("key") or "")[:16],
+                    ]
+                )  # fmt: skip
+    return buf.getvalue()
+
+
+def _heat_full(v: float) -> str:
+    """Background of a transfer cell: green at 1, red at 0.5, darker red down to 0 (inverted)."""
+    if math.isnan(v):
+        return ""
+    if v >= 0.5:
+        return _heat(v)
+    light = round(90 - 20 * (0.5 - v) / 0.5)
+    return f' style="background:hsl(0 65% {light}%)"'
+
+
+_TRANSFER_CSS = """
+table.heat{width:auto;min-width:0}
+table.heat td{text-align:center;min-width:92px}
+table.heat tbody th{text-align:left;background:var(--head);font-weight:600}
+table.heat td.diag{outline:2px solid var(--fg);outline-offset:-3px;font-weight:600}
+table.heat tr.clean td,table.heat tr.clean th{font-style:italic;border-bottom:2px solid var(--line)}
+"""
+
+
+def render_transfer_html(matrices: Sequence[TransferMatrix]) -> list[str]:
+    """The page's transfer section: one heat-map table per matrix (no lines without any)."""
+    if not matrices:
+        return []
+    parts = [
+        '<h2 id="transfer">Transfer: attacked AUROC, source (rows) × target (columns)</h2>',
+        f"<p>{_html_text(_TRANSFER_NOTE)} Colour: green at 1, red at 0.5 (chance), darker red below "
+        '(the attack inverts the ranking). Per cell with the drop: <a href="transfer.csv">transfer.csv</a>.</p>',
+    ]
+    for m in matrices:
+        n = f", {m.n_videos} videos" if m.n_videos is not None else ""
+        parts.append(f"<h3>{_e(m.label)} on {_e(m.dataset)}{_e(n)}</h3>")
+        head = '<th scope="col">source ↓ · target →</th>' + "".join(
+            f'<th scope="col">{_e(t)}</th>' for t in m.targets
+        )
+        rows = []
+        clean_cells = []
+        for t in m.targets:
+            v, c = m.clean.get(t, (math.nan, None))
+            clean_cells.append(_heat_cell(v, c, f"{t} on clean videos: AUROC {format_ci(v, c)}"))
+        rows.append('<tr class="clean"><th scope="row">clean</th>' + "".join(clean_cells) + "</tr>")
+        for src in m.sources:
+            cells = []
+            for tgt in m.targets:
+                e = m.cells.get((src, tgt))
+                if e is None:
+                    cells.append('<td class="na">–</td>')
+                    continue
+                v, c = _num(e.get("auroc_adv")), _ci(e.get("auroc_adv_ci"))
+                kind = "white-box" if e.get("white_box") else "transfer"
+                title = (
+                    f"crafted on {src}, scored by {tgt} ({kind}): attacked AUROC {format_ci(v, c)}, clean "
+                    f"{format_ci(_num(e.get('auroc_clean')), _ci(e.get('auroc_clean_ci')))}, drop "
+                    f"{format_ci(_num(e.get('auroc_drop')), _ci(e.get('auroc_drop_ci')))}"
+                )
+                cells.append(_heat_cell(v, c, title, diag=bool(e.get("white_box"))))
+            rows.append(f'<tr><th scope="row">{_e(src)}</th>' + "".join(cells) + "</tr>")
+        slug = _slug(m.key)
+        parts += [
+            f'<div class="scroll"><table class="heat" id="transfer-{_e(slug)}">',
+            f"<thead><tr>{head}</tr></thead>",
+            "<tbody>",
+            *rows,
+            "</tbody>",
+            "</table></div>",
+        ]
+    return parts
+
+
+def _heat_cell(v: float, ci: Sequence[float] | None, title: str, diag: bool = False) -> str:
+    cls = "num diag" if diag else "num"
+    if math.isnan(v):
+        return f'<td class="{cls} na" title="{_e(title)}">n/a</td>'
+    ci_html = f'<span class="ci">[{ci[0]:.2f}, {ci[1]:.2f}]</span>' if ci else ""
+    return f'<td class="{cls}" data-v="{v:.6f}" title="{_e(title)}"{_heat_full(v)}>{v:.3f}{ci_html}</td>'
+
+
 # -- everything together ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Rendered:
@@ -1291,6 +1565,8 @@ class Rendered:
     html: str
     figures: dict[str, FigurePlan]  # row id -> plan
     records: dict[str, VideoRecords]
+    transfer_csv: str = ""  # transfer.csv ("" without transfer results: no file)
+    threats_csv: str = ""  # threats.csv ("" without pipeline results: no file)
 
 
 def render(results_dir: Path, standard: Sequence[str] | None = None) -> Rendered:
@@ -1299,16 +1575,24 @@ def render(results_dir: Path, standard: Sequence[str] | None = None) -> Rendered
     errors: list[str] = []
     results = load_results(results_dir, errors)
     entries = load_entries(results_dir, errors)
+    matrices = transfer_matrices(load_transfer(results_dir, errors))
+    from harness.threat_table import render_threat_csv, threat_table
+
     records = load_records(results, errors)
+    threats = threat_table(results)
+    # the pipeline threat model has its own table: other inputs, not comparable column by column
+    results = [r for r in results if r.get("threat", "crops") == "crops"]
     columns, rows = leaderboard_rows(results, entries, standard, records)
     plans = figure_plans(rows, records)
     figure_paths = {k: p.path for k, p in plans.items()}
     return Rendered(
-        markdown=render_markdown(columns, rows, figure_paths, errors),
+        markdown=render_markdown(columns, rows, figure_paths, errors, matrices, threats),
         csv=render_csv(columns, rows),
-        html=render_html(columns, rows, plans, errors),
+        html=render_html(columns, rows, plans, errors, matrices, threats),
         figures=plans,
         records=records,
+        transfer_csv=render_transfer_csv(matrices),
+        threats_csv=render_threat_csv(threats),
     )
 
 
@@ -1359,6 +1643,16 @@ def _write_leaderboards(results_dir: Path, leaderboard_dir: Path) -> list[Path]:
     ):
         _write(leaderboard_dir / name, text)
         paths.append(leaderboard_dir / name)
+    if out.threats_csv:
+        _write(leaderboard_dir / "threats.csv", out.threats_csv)
+        paths.append(leaderboard_dir / "threats.csv")
+    else:
+        (leaderboard_dir / "threats.csv").unlink(missing_ok=True)
+    if out.transfer_csv:
+        _write(leaderboard_dir / "transfer.csv", out.transfer_csv)
+        paths.append(leaderboard_dir / "transfer.csv")
+    else:  # no transfer results (any more): no stale matrix
+        (leaderboard_dir / "transfer.csv").unlink(missing_ok=True)
     keep = set()
     for plan in sorted(out.figures.values(), key=lambda p: p.path):
         path = leaderboard_dir / plan.path
@@ -1378,6 +1672,7 @@ __all__ = [
     "CurvePanel",
     "FigurePlan",
     "Rendered",
+    "TransferMatrix",
     "VideoRecords",
     "column_key",
     "column_label",
@@ -1392,6 +1687,7 @@ __all__ = [
     "load_entries",
     "load_records",
     "load_results",
+    "load_transfer",
     "masking_flags",
     "records_path",
     "sanity_flags",
@@ -1399,6 +1695,10 @@ __all__ = [
     "render_csv",
     "render_html",
     "render_markdown",
+    "render_transfer_csv",
+    "render_transfer_html",
+    "render_transfer_markdown",
+    "transfer_matrices",
     "standard_columns",
     "write_leaderboards",
 ]

@@ -179,3 +179,86 @@ def test_a_named_row_files_a_zoo_detector_with_given_weights_apart(tiny: Any, tm
     for bad in ("cnn", "a/b"):
         with pytest.raises(ValueError, match="name"):
             _run(tiny, tmp_path, attack="fgsm", attack_options={"eps": 2 / 255}, name=bad)
+
+
+def _hand(key: str, adv: float, ci: float = 0.05, sha: str = "ab" * 32, **extra: Any) -> dict[str, Any]:
+    attack, tag = key.split("@")
+    budget = int(tag.split("of255")[0].removeprefix("eps")) / 255
+    pipeline = "+pipeline-" in tag
+    return {
+        "schema_version": 2,
+        "detector": "cnn",
+        "dataset": "synthetic",
+        "attack": attack,
+        "budget_tag": tag,
+        "budget": budget,
+        "norm": "linf",
+        "uses_gradients": True,
+        "black_box": False,
+        "attack_config": {"steps": 10},
+        "threat": "pipeline" if pipeline else "crops",
+        "threat_config": {"model": "pipeline", "crf": int(tag.split("crf")[1])} if pipeline else None,
+        "checkpoint_sha256": sha,
+        "created": "2026-12-02T10:00:00+0000",
+        "metrics": {
+            "auroc_clean": 1.0,
+            "auroc_clean_ci": [1.0, 1.0],
+            "auroc_adv": adv,
+            "auroc_adv_ci": [adv - ci, adv + ci],
+            "auroc_drop_ci": [1.0 - adv - ci, 1.0 - adv + ci],
+            "auroc_codec": 0.97,
+            "auroc_codec_ci": [0.9, 1.0],
+            "faces_lost": 1,
+            "faces_sampled": 256,
+            "psnr_video_mean": 36.0,
+            "n_videos": 16,
+        },
+        **extra,
+    }
+
+
+def test_the_leaderboard_shows_the_pipeline_threat_model_in_its_own_table(tmp_path: Path) -> None:
+    from harness.leaderboard import render
+    from harness.threat_table import threat_table
+
+    results = [
+        _hand("pgd@eps4of255", 0.6),
+        _hand("pgd@eps8of255", 0.2),
+        _hand("pgd@eps2of255", 0.8),  # no pipeline member at 2/255: not a column here
+        _hand("fgsm@eps4of255", 0.7),
+        _hand("pgd@eps4of255+pipeline-crf30", 0.85),
+        _hand("pgd@eps4of255+pipeline-crf23", 0.8),
+        _hand("pgd_eot@eps4of255+pipeline-crf23", 0.7),
+        _hand("pgd@eps8of255+pipeline-crf23", 0.95, ci=0.02),  # above 4/255 beyond the intervals
+    ]
+    table = threat_table(results)
+    assert table is not None
+    assert [c.key for c in table.columns] == [
+        "clean",
+        "codec@23",
+        "codec@30",
+        "pgd@eps4of255",
+        "pgd@eps8of255",
+        "pgd@eps4of255+pipeline-crf23",
+        "pgd@eps8of255+pipeline-crf23",
+        "pgd@eps4of255+pipeline-crf30",
+        "pgd_eot@eps4of255+pipeline-crf23",
+    ]
+    (row,) = table.rows
+    assert row.cells["codec@23"][0] == 0.97 and "faces lost 1/256" in row.cells["pgd@eps4of255+pipeline-crf23"][2]
+    codes = {f["code"] for f in row.flags}
+    assert "non-monotone-budget" in codes  # the stronger pipeline attack came out weaker: flagged
+    # crop-level cells come from the same checkpoint only
+    other = threat_table([*results[:1], _hand("pgd@eps4of255+pipeline-crf23", 0.8, sha="cd" * 32)])
+    assert other is not None and "pgd@eps4of255" not in other.rows[0].cells
+
+    folder = tmp_path / "results" / "synthetic" / "cnn"
+    folder.mkdir(parents=True)
+    for r in results:
+        (folder / f"{r['attack']}-{r['budget_tag']}.json").write_text(json.dumps(r))
+    out = render(tmp_path / "results", standard=[])
+    assert "## Threats in the wild" in out.markdown and 'id="threat-table"' in out.html
+    main_table = out.markdown.split("## Threats in the wild")[0]
+    assert "pipeline" not in main_table.split("## AUROC under each attack")[1]  # not a main column
+    assert "pgd@eps4of255+pipeline-crf23" in out.threats_csv
+    assert threat_table(results[:4]) is None  # no pipeline results: no section
