@@ -156,9 +156,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             "channels_last",
             "compile",
             "fresh",
+            "name",
         )
         if hasattr(args, k)
     }
+    if hasattr(args, "threat"):
+        cli["threat"] = {"model": args.threat}
     data = _data_cli(args)
     if data:
         cli["data"] = data
@@ -172,6 +175,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 1
     print(format_table(results))
+    return 0
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    """Craft adversarial examples on source detectors once; score them on every target."""
+    from harness.config import build_config
+    from harness.transfer import TransferConfig, format_matrix, transfer
+
+    cli: dict[str, Any] = {
+        k: getattr(args, k)
+        for k in ("attack", "device", "workers", "batch_size", "fresh")
+        if hasattr(args, k)
+    }
+    for flag, key in (("source", "sources"), ("targets", "targets")):
+        if hasattr(args, flag):
+            cli[key] = [n.strip() for n in getattr(args, flag).split(",") if n.strip()]
+    data = _data_cli(args)
+    if data:
+        cli["data"] = data
+    config = build_config(
+        TransferConfig,
+        getattr(args, "config", None),
+        cli=cli,
+        sets=_translate_sets(getattr(args, "set", None)),
+    )
+    print(format_matrix(transfer(config, progress=not getattr(args, "quiet", False))))
     return 0
 
 
@@ -360,8 +389,51 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write the attacked crops as scored (8-bit PNG) to DIR/real/<video>/ and DIR/fake/<video>/",
     )
+    p_run.add_argument(
+        "--name",
+        help="leaderboard row (results folder) for this detector with --checkpoint, e.g. meso4-Meso4_DF",
+    )
+    p_run.add_argument(
+        "--threat",
+        choices=["crops", "pipeline"],
+        help="where the attack acts: crops (the face crops the detector sees; default) or pipeline "
+        "(full video frames, H.264 re-encoded at --set threat.crf=23, faces re-detected)",
+    )
     _add_speed(p_run)
     p_run.set_defaults(func=cmd_run)
+
+    p_tr = sub.add_parser(
+        "transfer",
+        help="craft adversarial examples once on source detectors, score them on targets: a "
+        "source x target matrix of attacked AUROC",
+        argument_default=argparse.SUPPRESS,
+    )
+    p_tr.add_argument("--source", help="detector(s) the attack is crafted on, comma list (default xception)")
+    p_tr.add_argument(
+        "--targets", help="detectors that score the examples, comma list (default: the sources)"
+    )
+    p_tr.add_argument("--attack", help="attack name (default pgd; see `harness ls attacks`)")
+    p_tr.add_argument("--dataset", help="dataset name (default synthetic)")
+    p_tr.add_argument("--root", help="folder holding the dataset (not needed for synthetic)")
+    p_tr.add_argument("--device", help="auto|cpu|cuda (default auto)")
+    p_tr.add_argument(
+        "--cache-dir", help="cache folder (default $HARNESS_CACHE or ~/.cache/deepfake-harness)"
+    )
+    p_tr.add_argument("--config", help="YAML config file (flags and --set override it)")
+    p_tr.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="attack.eps=4/255 (a list gives one matrix per budget), checkpoints.NAME=PATH (weights of a "
+        "detector; default on synthetic: its demo model), frames_per_video=4, split=test, results_dir=...",
+    )
+    p_tr.add_argument("--workers", type=int, help="processes reading crops (default 2; 0: none)")
+    p_tr.add_argument("--batch-size", type=int, dest="batch_size", help="crops per attack call (default 16)")
+    p_tr.add_argument(
+        "--fresh", action="store_true", help="craft again even when the store holds the examples"
+    )
+    p_tr.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p_tr.set_defaults(func=cmd_transfer)
 
     p_train = sub.add_parser(
         "train",
