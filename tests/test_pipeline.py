@@ -245,7 +245,10 @@ def test_the_leaderboard_shows_the_pipeline_threat_model_in_its_own_table(tmp_pa
         "pgd_eot@eps4of255+pipeline-crf23",
     ]
     (row,) = table.rows
-    assert row.cells["codec@23"][0] == 0.97 and "faces lost 1/256" in row.cells["pgd@eps4of255+pipeline-crf23"][2]
+    assert (
+        row.cells["codec@23"][0] == 0.97
+        and "faces lost 1/256" in row.cells["pgd@eps4of255+pipeline-crf23"][2]
+    )
     codes = {f["code"] for f in row.flags}
     assert "non-monotone-budget" in codes  # the stronger pipeline attack came out weaker: flagged
     # crop-level cells come from the same checkpoint only
@@ -262,3 +265,33 @@ def test_the_leaderboard_shows_the_pipeline_threat_model_in_its_own_table(tmp_pa
     assert "pipeline" not in main_table.split("## AUROC under each attack")[1]  # not a main column
     assert "pgd@eps4of255+pipeline-crf23" in out.threats_csv
     assert threat_table(results[:4]) is None  # no pipeline results: no section
+
+
+def test_clip_detectors_go_through_the_pipeline_too(tiny: Any, tmp_path: Path) -> None:
+    """A clip detector: one clip of the sampled frames per video, every frame cropped at its own
+    box; lossless delivery without an attack reproduces the clean scores exactly."""
+    from harness.detectors import create_detector
+
+    data, _ = tiny
+    torch.manual_seed(0)
+    model = create_detector("cnn_lstm", backbone="cnn", input_size=32, frames_per_clip=4, hidden_size=8)
+    weights = tmp_path / "clip.pt"
+    torch.save(model.state_dict(), weights)
+    config = RunConfig(
+        detector="cnn_lstm",
+        checkpoint=str(weights),
+        attack="pgd",
+        attack_options={"eps": 8 / 255, "steps": 2},
+        data=data,
+        n_boot=20,
+        workers=0,
+        split="test",
+        threat=ThreatConfig(model="pipeline", crf="lossless"),
+        results_dir=str(tmp_path / "results"),
+        leaderboard_dir=str(tmp_path / "lb"),
+    )
+    (run,) = evaluate(config, progress=False, detector=model)
+    rows = _videos(run)
+    assert rows and all(abs(float(r["codec_score"]) - float(r["clean_score"])) < 1e-6 for r in rows)
+    assert run.result["metrics"]["linf_delivered_max"] <= 8 / 255 + 1e-6
+    assert run.result["detector_spec"]["kind"] == "clip"
