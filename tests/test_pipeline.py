@@ -295,3 +295,26 @@ def test_clip_detectors_go_through_the_pipeline_too(tiny: Any, tmp_path: Path) -
     assert rows and all(abs(float(r["codec_score"]) - float(r["clean_score"])) < 1e-6 for r in rows)
     assert run.result["metrics"]["linf_delivered_max"] <= 8 / 255 + 1e-6
     assert run.result["detector_spec"]["kind"] == "clip"
+
+
+def test_the_command_line_sets_the_threat_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--threat pipeline --set threat.crf=...`` reach the run's config (CLI > YAML > defaults)."""
+    import harness.runner as runner
+    from harness import cli
+
+    seen: list[Any] = []
+
+    def fake_evaluate(config: RunConfig, progress: bool = True) -> list[Any]:
+        seen.append(config)
+        return []
+
+    monkeypatch.setattr(runner, "evaluate", fake_evaluate)
+    base = ["run", "--detector", "cnn", "--attack", "pgd_eot", "-q"]
+    assert cli.main([*base, "--threat", "pipeline", "--set", "threat.crf=lossless"]) == 0
+    assert cli.main([*base, "--threat", "pipeline", "--set", "threat.crf=30", "--name", "x1"]) == 0
+    assert cli.main(base) == 0
+    assert seen[0].threat == ThreatConfig(model="pipeline", crf="lossless")
+    assert seen[1].threat.crf == 30 and seen[1].name == "x1"
+    assert seen[2].threat == ThreatConfig()
+    with pytest.raises(SystemExit):
+        cli.main([*base, "--threat", "video"])
