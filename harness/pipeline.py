@@ -296,11 +296,6 @@ class _VideoFrames(torch.utils.data.Dataset):
         }
 
 
-# The codec-only scores of the current run's videos, shared by its members with the same codec
-# (a suite's pipeline members at one CRF re-encode each unattacked video once).
-_CODEC_ONLY: dict[Any, Any] = {}
-
-
 @dataclass
 class _Delivered:
     """What the defender gets from one delivered video: its scores and how its faces fared."""
@@ -404,15 +399,11 @@ def run_pipeline_member(
             quality = fidelity(source, out, replace)
             size = out.stat().st_size
             memo = (ref.video_id, threat.crf, threat.preset)
-            plain = _CODEC_ONLY.get(memo) if _CODEC_ONLY.get("_run") == id(ctx) else None
+            plain = ctx.codec_only.get(memo)
             if plain is None:  # the unattacked video through the same codec (once per run and CRF)
                 codec_only = Path(tmp) / "reencoded.mp4"
                 deliver(source, codec_only, {}, fps, threat.crf, threat.preset)
-                plain = defend(codec_only, ref.video_id)
-                if _CODEC_ONLY.get("_run") != id(ctx):
-                    _CODEC_ONLY.clear()
-                    _CODEC_ONLY["_run"] = id(ctx)
-                _CODEC_ONLY[memo] = plain
+                plain = ctx.codec_only[memo] = defend(codec_only, ref.video_id)
         before = {f: box_of[f] for f in ref.frames}
         lost = [f for f in before if f not in attacked.boxes]
         ious = [box_iou(before[f], attacked.boxes[f]) for f in before if f in attacked.boxes]

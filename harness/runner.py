@@ -240,6 +240,9 @@ class _Context:
     thresholds: dict[str, Any] = field(default_factory=dict)  # the rule and validation counts
     batches: dict[str, int] = field(default_factory=dict)  # computed / resumed, this process
     zero_grad: dict[int, Any] = field(default_factory=dict)  # per unit, from the clean pass (or None)
+    # pipeline threat model: the defender's view of each unattacked video per codec, shared by the
+    # run's members with the same codec (harness.pipeline)
+    codec_only: dict[Any, Any] = field(default_factory=dict)
 
 
 def _prepare(config: RunConfig, progress: bool, detector: Any = None) -> _Context:
