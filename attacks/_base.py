@@ -1,7 +1,6 @@
 """The attack contract: one base class does the common work, each attack implements :meth:`run`.
 
-Modelled on foolbox: :meth:`Attack.__call__` (also spelled :meth:`Attack.attack`) does, once for
-every attack,
+Modelled on foolbox: :meth:`Attack.__call__` does, once for every attack,
 
 * input checks: ``x`` float in ``[0, 1]`` in the detector's layout (the detector's own
   ``validate_input``), ``y`` an integer tensor of 0 (real) / 1 (fake) labels;
@@ -233,7 +232,7 @@ class Attack:
     are errors) or a ready ``Config`` instance. Call with ``attack(detector, x, y)``.
     """
 
-    name: ClassVar[str] = ""
+    name: ClassVar[str] = ""  # the registry key, set by the registry (``@register_attack``)
     Config: ClassVar[type[AttackConfig]] = AttackConfig
     norm: ClassVar[Literal["linf", "l2"] | None] = None  # None: a perturbation without a budget
     uses_gradients: ClassVar[bool] = False

@@ -35,7 +35,7 @@ class APGDConfig(AttackConfig):
     eps: float = 4 / 255
     steps: int = 100
     n_restarts: int = 1
-    rho: float = 0.75
+    rho: float = 0.75  # step-size halving threshold
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -69,11 +69,10 @@ def _best_loss_apgd() -> type:
     return BestLossAPGD
 
 
-@register_attack("apgd")
+@register_attack
 class APGD(Attack):
     """APGD-CE (Croce & Hein, 2020): step-size-free PGD with momentum (white-box, L-inf)."""
 
-    name = "apgd"
     Config = APGDConfig
     norm = "linf"
     uses_gradients = True

@@ -20,18 +20,17 @@ from harness.attacks._base import Attack, AttackConfig, AttackModel, require
 
 @dataclass(frozen=True)
 class BlurConfig(AttackConfig):
-    sigma: float = 1.0
+    sigma: float = 1.0  # standard deviation in pixels
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.sigma >= 0, f"sigma must be >= 0, got {self.sigma}")
 
 
-@register_attack("blur")
+@register_attack
 class Blur(Attack):
     """Gaussian blur with a sigma in pixels (perturbation, no gradient)."""
 
-    name = "blur"
     Config = BlurConfig
     strength = "sigma"
 

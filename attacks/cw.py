@@ -28,11 +28,11 @@ from harness.attacks._base import Attack, AttackConfig, AttackModel, project_l2,
 
 @dataclass(frozen=True)
 class CWConfig(AttackConfig):
-    eps: float = 0.5
-    c: float = 1.0
-    kappa: float = 0.0
+    eps: float = 0.5  # L2 budget: CW's result is projected onto this ball
+    c: float = 1.0  # weight of the misclassification term
+    kappa: float = 0.0  # confidence margin
     steps: int = 100
-    lr: float = 0.01
+    lr: float = 0.01  # Adam learning rate in tanh space
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -60,11 +60,10 @@ def _fixed_cw() -> type:
     return MarginCW
 
 
-@register_attack("cw")
+@register_attack
 class CW(Attack):
     """Carlini-Wagner L2 (2017), projected to an L2 budget eps (white-box)."""
 
-    name = "cw"
     Config = CWConfig
     norm = "l2"
     uses_gradients = True

@@ -18,14 +18,13 @@ from harness.attacks._base import Attack, AttackConfig, AttackModel, project_lin
 
 @dataclass(frozen=True)
 class FGSMConfig(AttackConfig):
-    eps: float = 4 / 255
+    eps: float = 4 / 255  # L-inf budget in [0,1] pixel units of the detector's input
 
 
-@register_attack("fgsm")
+@register_attack
 class FGSM(Attack):
     """FGSM (Goodfellow et al., 2015): one signed-gradient step of size eps (white-box, L-inf)."""
 
-    name = "fgsm"
     Config = FGSMConfig
     norm = "linf"
     uses_gradients = True

@@ -96,9 +96,9 @@ X264_THREADS = 2
 
 @dataclass(frozen=True)
 class H264Config(AttackConfig):
-    crf: int = 23
-    preset: str = "medium"
-    encoder: str = "libx264"
+    crf: int = 23  # 0..51, higher is stronger compression
+    preset: str = "medium"  # x264 preset
+    encoder: str = "libx264"  # libx264 (CPU) | h264_nvenc (NVIDIA NVENC, where the GPU and FFmpeg have it)
     threads: int = 0  # videos coded concurrently: 0 = min(videos, cpu count), 1 = serial
 
     def __post_init__(self) -> None:
@@ -180,11 +180,10 @@ def pool_size(threads: int, videos: int) -> int:
     return max(1, min(videos, threads or os.cpu_count() or 1))
 
 
-@register_attack("h264")
+@register_attack
 class H264(Attack):
     """H.264 re-encoding (libx264, or NVENC) at a CRF: per clip, or per frame as one intra frame (perturbation)."""
 
-    name = "h264"
     Config = H264Config
     strength = "crf"
 

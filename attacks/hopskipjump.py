@@ -39,12 +39,12 @@ from harness.attacks._base import Attack, AttackConfig, AttackModel, generator, 
 
 @dataclass(frozen=True)
 class HopSkipJumpConfig(AttackConfig):
-    eps: float = 0.5
-    max_iter: int = 20
-    max_eval: int = 1000
-    init_eval: int = 100
-    init_size: int = 100
-    batch_size: int = 64
+    eps: float = 0.5  # L2 budget
+    max_iter: int = 20  # iterations (query budget, with max_eval)
+    max_eval: int = 1000  # most label queries per gradient estimate
+    init_eval: int = 100  # first gradient estimate's queries (grows with sqrt(iteration))
+    init_size: int = 100  # most random draws to find a starting point
+    batch_size: int = 64  # detector batch size for queries
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -55,11 +55,10 @@ class HopSkipJumpConfig(AttackConfig):
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
 
 
-@register_attack("hopskipjump")
+@register_attack
 class HopSkipJump(Attack):
     """HopSkipJump (Chen et al., 2020): decision-based boundary attack, projected to L2 eps (black-box)."""
 
-    name = "hopskipjump"
     Config = HopSkipJumpConfig
     norm = "l2"
     black_box = True

@@ -42,7 +42,8 @@ BACKENDS = ("libjpeg", "nvjpeg")
 
 @dataclass(frozen=True)
 class JPEGConfig(AttackConfig):
-    quality: int = 75
+    quality: int = 75  # 1..100
+    # libjpeg (CPU, same numbers on every device) | nvjpeg (CUDA input only, close but not equal)
     backend: str = "libjpeg"
 
     def __post_init__(self) -> None:
@@ -95,11 +96,10 @@ def to_uint8(frames: Tensor) -> Tensor:
     return quantize_uint8(frames).cpu()
 
 
-@register_attack("jpeg")
+@register_attack
 class JPEG(Attack):
     """JPEG re-compression at a quality (perturbation, no gradient)."""
 
-    name = "jpeg"
     Config = JPEGConfig
     strength = "quality"
 

@@ -21,7 +21,7 @@ class MIFGSMConfig(AttackConfig):
     eps: float = 4 / 255
     alpha: float | None = None  # step size; None: eps / steps
     steps: int = 10
-    decay: float = 1.0
+    decay: float = 1.0  # momentum decay
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -30,11 +30,10 @@ class MIFGSMConfig(AttackConfig):
         require(self.decay >= 0, f"decay must be >= 0, got {self.decay}")
 
 
-@register_attack("mifgsm")
+@register_attack
 class MIFGSM(Attack):
     """MI-FGSM (Dong et al., 2018): iterative FGSM with gradient momentum (white-box, L-inf)."""
 
-    name = "mifgsm"
     Config = MIFGSMConfig
     norm = "linf"
     uses_gradients = True

@@ -19,18 +19,17 @@ from harness.attacks._base import Attack, AttackConfig, AttackModel, generator, 
 
 @dataclass(frozen=True)
 class NoiseConfig(AttackConfig):
-    sigma: float = 0.05
+    sigma: float = 0.05  # standard deviation in [0,1] pixel units
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.sigma >= 0, f"sigma must be >= 0, got {self.sigma}")
 
 
-@register_attack("noise")
+@register_attack
 class Noise(Attack):
     """Additive Gaussian noise with a sigma in [0,1] units, seeded (perturbation, no gradient)."""
 
-    name = "noise"
     Config = NoiseConfig
     strength = "sigma"
 

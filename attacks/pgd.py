@@ -23,10 +23,10 @@ from harness.attacks._base import Attack, AttackConfig, AttackModel, project_lin
 
 @dataclass(frozen=True)
 class PGDConfig(AttackConfig):
-    eps: float = 4 / 255
+    eps: float = 4 / 255  # L-inf budget in [0,1] pixel units
     alpha: float | None = None  # step size; None: eps / 4
     steps: int = 10
-    random_start: bool = True
+    random_start: bool = True  # uniform start in the eps ball (seeded)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -34,11 +34,10 @@ class PGDConfig(AttackConfig):
         require(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
 
 
-@register_attack("pgd")
+@register_attack
 class PGD(Attack):
     """PGD (Madry et al., 2018): iterated signed-gradient steps projected to the eps ball (L-inf)."""
 
-    name = "pgd"
     Config = PGDConfig
     norm = "linf"
     uses_gradients = True

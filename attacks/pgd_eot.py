@@ -44,17 +44,17 @@ TRANSFORMS = ("jpeg", "blur", "resize", "noise")
 
 @dataclass(frozen=True)
 class PGDEOTConfig(AttackConfig):
-    eps: float = 4 / 255
+    eps: float = 4 / 255  # L-inf budget in [0,1] pixel units
     alpha: float | None = None  # step size; None: eps / 4
     steps: int = 10
     eot_samples: int = 4  # transformed copies whose gradients are summed per step
-    random_start: bool = True
+    random_start: bool = True  # uniform start in the eps ball (seeded)
     transforms: tuple[str, ...] = TRANSFORMS
     p: float = 0.5  # probability that a transformation is applied to a sample in a draw
-    jpeg_quality: tuple[int, int] = (50, 95)
-    blur_sigma: tuple[float, float] = (0.3, 1.5)
-    resize_scale: tuple[float, float] = (0.5, 0.9)
-    noise_sigma: float = 0.02
+    jpeg_quality: tuple[int, int] = (50, 95)  # differentiable JPEG (kornia), quality drawn uniformly
+    blur_sigma: tuple[float, float] = (0.3, 1.5)  # Gaussian blur sigma in pixels
+    resize_scale: tuple[float, float] = (0.5, 0.9)  # down-scale factor, then back up (bilinear)
+    noise_sigma: float = 0.02  # Gaussian noise sigma drawn from [0, noise_sigma]
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -84,11 +84,10 @@ class PGDEOTConfig(AttackConfig):
         require(self.noise_sigma >= 0, f"noise_sigma must be >= 0, got {self.noise_sigma}")
 
 
-@register_attack("pgd_eot")
+@register_attack
 class PGDEOT(Attack):
     """PGD with expectation over random JPEG, blur, resize and noise (survives compression)."""
 
-    name = "pgd_eot"
     Config = PGDEOTConfig
     norm = "linf"
     uses_gradients = True

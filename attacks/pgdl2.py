@@ -22,7 +22,7 @@ from harness.attacks._base import Attack, AttackConfig, AttackModel, project_l2,
 
 @dataclass(frozen=True)
 class PGDL2Config(AttackConfig):
-    eps: float = 0.5
+    eps: float = 0.5  # L2 budget in [0,1] pixel units over the whole input
     alpha: float | None = None  # step size; None: eps / 4
     steps: int = 10
     random_start: bool = True
@@ -33,11 +33,10 @@ class PGDL2Config(AttackConfig):
         require(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
 
 
-@register_attack("pgdl2")
+@register_attack
 class PGDL2(Attack):
     """PGD in the L2 norm (Madry et al., 2018): normalized-gradient steps projected to the L2 ball."""
 
-    name = "pgdl2"
     Config = PGDL2Config
     norm = "l2"
     uses_gradients = True

@@ -19,18 +19,17 @@ from harness.attacks._base import Attack, AttackConfig, AttackModel, require
 
 @dataclass(frozen=True)
 class ResizeConfig(AttackConfig):
-    scale: float = 0.5
+    scale: float = 0.5  # (0, 1]
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require(0 < self.scale <= 1, f"scale must be in (0, 1], got {self.scale}")
 
 
-@register_attack("resize")
+@register_attack
 class Resize(Attack):
     """Down-scale by a factor and back up, bilinear with antialiasing (perturbation, no gradient)."""
 
-    name = "resize"
     Config = ResizeConfig
     strength = "scale"
 

@@ -36,8 +36,8 @@ from harness.attacks._base import Attack, AttackConfig, AttackModel, project_lin
 @dataclass(frozen=True)
 class SquareConfig(AttackConfig):
     eps: float = 4 / 255
-    n_queries: int = 5000
-    p_init: float = 0.8
+    n_queries: int = 5000  # forward passes per sample and restart (clean + init + one per iteration)
+    p_init: float = 0.8  # initial fraction of the image a square covers
     n_restarts: int = 1
 
     def __post_init__(self) -> None:
@@ -98,11 +98,10 @@ def square_linf(
     return x_best, best_margin
 
 
-@register_attack("square")
+@register_attack
 class Square(Attack):
     """Square attack (Andriushchenko et al., 2020): score-based random search (black-box, L-inf)."""
 
-    name = "square"
     Config = SquareConfig
     norm = "linf"
     black_box = True

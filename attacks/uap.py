@@ -38,9 +38,9 @@ from harness.attacks._base import (
 @dataclass(frozen=True)
 class UAPConfig(AttackConfig):
     target: Literal["fake", "real", "both"] = "fake"  # learned on, and applied to, this class
-    eps: float = 8 / 255
+    eps: float = 8 / 255  # L-inf budget in [0,1] pixel units (its own: one perturbation for all videos)
     alpha: float | None = None  # step size; None: eps / 10
-    epochs: int = 5
+    epochs: int = 5  # passes over the train split's batches
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -48,11 +48,10 @@ class UAPConfig(AttackConfig):
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
 
 
-@register_attack("uap")
+@register_attack
 class UAP(Attack):
     """One L-inf perturbation learned on the train split's fakes, added to every test sample."""
 
-    name = "uap"
     Config = UAPConfig
     norm = "linf"
     uses_gradients = True

@@ -77,8 +77,7 @@ def main() -> None:
     from harness.config import parse_value
     from harness.data import DataConfig, load_split, prepare_dataset
     from harness.detectors import create_detector
-    from harness.runner import subsample_frames
-    from harness.scoring import make_samples, resolve_device
+    from harness.scoring import make_samples, resolve_device, subsample_frames
     from harness.train import ensure_demo_model
 
     device = resolve_device(args.device)

@@ -3,7 +3,7 @@
 An adapter reads a dataset's real on-disk layout and returns a :class:`DatasetIndex`: one
 :class:`VideoRecord` per video (or image, or folder of pre-cropped faces) and one
 :class:`Skipped` per entry it could not use (a file listed in metadata but absent, ...). The split
-manifest (:mod:`harness.datasets._splits`) and face extraction (:mod:`harness.datasets._faces`)
+manifest (:mod:`harness.splits`) and face extraction (:mod:`harness.faces`)
 work on that index only, so every dataset goes through the same path.
 
 Import-light: no torch, no PyAV here.
@@ -93,15 +93,37 @@ class DatasetIndex:
         return self.root / record.path
 
 
+@dataclass(frozen=True)
+class Example:
+    """A miniature tree of a dataset's real layout, for the conformance tests.
+
+    What :meth:`DatasetAdapter.write_example` returns: ``root`` (where it wrote the tree),
+    ``options`` (the adapter options to index it with) and ``missing`` (video ids the tree's
+    metadata lists but whose files are absent: the index must report each as :class:`Skipped`).
+    """
+
+    root: Path
+    options: dict[str, Any] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+
+
+def placeholder(path: Path) -> Path:
+    """A stand-in media file for an example tree: indexing reads names and metadata, never pixels."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"example media: not decodable")
+    return path
+
+
 class DatasetAdapter:
     """Base class of dataset adapters: ``index()`` reads the layout under ``root``.
 
-    Subclasses set ``name`` and ``protocols`` (the split protocols they support: ``"random"``
-    always, ``"official"`` where the dataset publishes a test list) and implement :meth:`index`.
+    Subclasses set ``protocols`` (the split protocols they support: ``"random"`` always,
+    ``"official"`` where the dataset publishes a test list) and implement :meth:`index` and
+    :meth:`write_example`. ``name`` is the registry key (set by ``@register_dataset``).
     ``group_by`` options (e.g. DFDC's ``"original"`` or ``"part"``) are adapter options.
     """
 
-    name: ClassVar[str] = ""
+    name: ClassVar[str] = ""  # the registry key, set by the registry
     protocols: ClassVar[tuple[str, ...]] = ("random",)
     needs_root: ClassVar[bool] = True  # False: the adapter can make its own data (synthetic)
     progress: bool = True  # adapters that make or scan data may show progress; open_dataset sets it
@@ -113,6 +135,19 @@ class DatasetAdapter:
 
     def index(self) -> DatasetIndex:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @classmethod
+    def write_example(cls, root: Path) -> Example:
+        """Write a miniature tree of this dataset's real layout under ``root`` (both labels, at
+        least three independent groups, and one file its metadata lists but that is absent,
+        where the layout has metadata). The conformance tests index it: a registered dataset is
+        tested by being registered. The example lives with the adapter, as TFDS and Hugging Face
+        ``datasets`` keep a dataset's dummy data next to its builder, so a plugin brings its own.
+        """
+        raise NotImplementedError(
+            f"dataset {cls.name!r} has no example tree: implement {cls.__qualname__}.write_example(root) "
+            "(a miniature tree of its real layout; see harness.datasets.folder for a small one)"
+        )
 
     def require_root(self) -> None:
         if not self.root.is_dir():

@@ -29,8 +29,10 @@ from harness.datasets._base import (
     DatasetAdapter,
     DatasetError,
     DatasetIndex,
+    Example,
     Skipped,
     VideoRecord,
+    placeholder,
     rel,
 )
 
@@ -48,11 +50,10 @@ def canonical_folder(name: str) -> str | None:
     return None
 
 
-@register_dataset("celebdf")
+@register_dataset
 class CelebDF(DatasetAdapter):
     """Celeb-DF v1/v2: Celeb-real, YouTube-real, Celeb-synthesis and the official test list."""
 
-    name = "celebdf"
     protocols = ("random", "official")
 
     def index(self) -> DatasetIndex:
@@ -96,6 +97,24 @@ class CelebDF(DatasetAdapter):
             skipped=skipped,
             official_test_available=test_list is not None,
         )
+
+    @classmethod
+    def write_example(cls, root: Path) -> Example:
+        """Three target/donor pairs (a real video each, one fake each), two YouTube-real videos,
+        and a test list naming one fake that is not on disk."""
+        for t, s in (("id0", "id1"), ("id2", "id3"), ("id4", "id5")):
+            placeholder(root / "Celeb-real" / f"{t}_0000.mp4")
+            placeholder(root / "Celeb-real" / f"{s}_0000.mp4")
+            placeholder(root / "Celeb-synthesis" / f"{t}_{s}_0000.mp4")
+        for n in ("00000", "00001"):
+            placeholder(root / "YouTube-real" / f"{n}.mp4")
+        listed = [
+            "1 YouTube-real/00000.mp4",
+            "0 Celeb-synthesis/id4_id5_0000.mp4",
+            "0 Celeb-synthesis/id6_id7_0000.mp4",
+        ]
+        (root / TEST_LIST).write_text("\n".join(listed) + "\n")
+        return Example(root, missing=("Celeb-synthesis/id6_id7_0000",))
 
     def _class_folders(self) -> list[tuple[str, Path]]:
         """``(canonical name, folder)`` for each class folder, at the root or under ``videos/``."""

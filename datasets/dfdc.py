@@ -41,8 +41,10 @@ from harness.datasets._base import (
     DatasetAdapter,
     DatasetError,
     DatasetIndex,
+    Example,
     Skipped,
     VideoRecord,
+    placeholder,
     rel,
     strip_suffix,
 )
@@ -86,7 +88,7 @@ def _read_json(path: Path) -> Any:
         ) from exc
 
 
-@register_dataset("dfdc")
+@register_dataset
 class DFDC(DatasetAdapter):
     """DFDC: train parts' metadata.json, the labelled test set's labels.csv, the preview's dataset.json.
 
@@ -94,7 +96,6 @@ class DFDC(DatasetAdapter):
     train part one group (stricter: the parts were filmed apart, so actors rarely span parts).
     """
 
-    name = "dfdc"
     protocols = ("random", "official")
 
     def __init__(self, root: str | os.PathLike[str], *, group_by: str = "original", **options: Any) -> None:
@@ -155,6 +156,24 @@ class DFDC(DatasetAdapter):
             skipped=skipped,
             official_test_available=any(v.official_split == "test" for v in videos),
         )
+
+    @classmethod
+    def write_example(cls, root: Path) -> Example:
+        """A train part (three originals, a fake of each, one more fake listed but not on disk) and
+        a labelled test set."""
+        part = root / "dfdc_train_part_0"
+        meta: dict[str, dict[str, Any]] = {}
+        for real, fake in (("a", "b"), ("c", "d"), ("e", "f")):
+            meta[f"{real}.mp4"] = {"label": "REAL", "split": "train"}
+            meta[f"{fake}.mp4"] = {"label": "FAKE", "split": "train", "original": f"{real}.mp4"}
+        for name in meta:
+            placeholder(part / name)
+        meta["g.mp4"] = {"label": "FAKE", "split": "train", "original": "e.mp4"}
+        (part / "metadata.json").write_text(json.dumps(meta))
+        for name in ("t1.mp4", "t2.mp4"):
+            placeholder(root / "test" / name)
+        (root / "test" / "labels.csv").write_text("filename,label\nt1.mp4,1\nt2.mp4,0\n")
+        return Example(root, missing=("dfdc_train_part_0/g",))
 
     def _metadata(self, path: Path) -> Iterator[VideoRecord | Skipped]:
         """A train part's ``metadata.json`` (``label``) or the test set's (``is_fake``)."""

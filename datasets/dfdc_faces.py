@@ -23,8 +23,10 @@ from harness.datasets._base import (
     DatasetAdapter,
     DatasetError,
     DatasetIndex,
+    Example,
     Skipped,
     VideoRecord,
+    placeholder,
     rel,
     strip_suffix,
 )
@@ -78,11 +80,10 @@ class _Faces:
         return rel(found, self.root) if found.is_dir() else strip_suffix(rel(found, self.root))
 
 
-@register_dataset("dfdc_faces")
+@register_dataset
 class DFDCFaces(DatasetAdapter):
     """DFDC pre-cropped faces: one image folder (or image) per video plus metadata.csv."""
 
-    name = "dfdc_faces"
     protocols = ("random", "official")
 
     def index(self) -> DatasetIndex:
@@ -160,6 +161,26 @@ class DFDCFaces(DatasetAdapter):
             skipped=skipped,
             official_test_available=any(v.official_split == "test" for v in videos),
         )
+
+    @classmethod
+    def write_example(cls, root: Path) -> Example:
+        """Three real/fake pairs (train, val, test) with two face crops each in ``faces/<stem>/``,
+        and one more fake in ``metadata.csv`` whose faces are not on disk."""
+        rows = _example_rows()
+        for row in rows[1:]:
+            stem = row.split(".mp4")[0]
+            for i in range(2):
+                placeholder(root / "faces" / stem / f"{i:04d}.jpg")
+        rows.append("g.mp4,test,e.mp4,FAKE")
+        (root / METADATA).write_text("\n".join(rows) + "\n")
+        return Example(root, missing=("g",))
+
+
+def _example_rows() -> list[str]:
+    rows = ["filename,split,original,label"]
+    for real, fake, split in (("a", "b", "train"), ("c", "d", "val"), ("e", "f", "test")):
+        rows += [f"{real}.mp4,{split},,REAL", f"{fake}.mp4,{split},{real}.mp4,FAKE"]
+    return rows
 
 
 def _read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:

@@ -32,8 +32,10 @@ from harness.datasets._base import (
     DatasetAdapter,
     DatasetError,
     DatasetIndex,
+    Example,
     Skipped,
     VideoRecord,
+    placeholder,
     rel,
     strip_suffix,
 )
@@ -45,7 +47,7 @@ _REAL_NAME = re.compile(r"^(\d+)$")
 _FAKE_NAME = re.compile(r"^(\d+)_(\d+)$")
 
 
-@register_dataset("ffpp")
+@register_dataset
 class FFPP(DatasetAdapter):
     """FaceForensics++: original/manipulated sequences at one compression, official split pairs.
 
@@ -53,7 +55,6 @@ class FFPP(DatasetAdapter):
     ``methods``: manipulation folders to index (default: every one of :data:`METHODS` present).
     """
 
-    name = "ffpp"
     protocols = ("random", "official")
 
     def __init__(
@@ -166,6 +167,24 @@ class FFPP(DatasetAdapter):
             skipped=skipped,
             official_test_available=bool(splits.get("test")),
         )
+
+    @classmethod
+    def write_example(cls, root: Path) -> Example:
+        """Originals 000-005 at c23, the fakes of three pairs for two methods, and the split files
+        (one pair each); FF++ lists pairs, not files, so nothing is listed and missing."""
+        pairs = {"train": [["000", "001"]], "val": [["002", "003"]], "test": [["004", "005"]]}
+        (root / "splits").mkdir(parents=True)
+        for split, listed in pairs.items():
+            (root / "splits" / f"{split}.json").write_text(json.dumps(listed))
+            for a, b in listed:
+                for n in (a, b):
+                    placeholder(root / "original_sequences" / "youtube" / "c23" / "videos" / f"{n}.mp4")
+                for method in ("Deepfakes", "FaceSwap"):
+                    for t, s in ((a, b), (b, a)):
+                        placeholder(
+                            root / "manipulated_sequences" / method / "c23" / "videos" / f"{t}_{s}.mp4"
+                        )
+        return Example(root)
 
     def _videos_dir(self, sequence: Path) -> Path | None:
         """``<sequence>/<compression>/videos`` (``raw`` and ``c0`` are one compression)."""

@@ -26,8 +26,10 @@ from harness.datasets._base import (
     DatasetAdapter,
     DatasetError,
     DatasetIndex,
+    Example,
     Skipped,
     VideoRecord,
+    placeholder,
     rel,
     strip_suffix,
 )
@@ -36,11 +38,10 @@ REAL_NAMES = ("real", "reals", "original", "originals")
 FAKE_NAMES = ("fake", "fakes", "df", "deepfake", "deepfakes")
 
 
-@register_dataset("folder")
+@register_dataset
 class Folder(DatasetAdapter):
     """A root with real/ and fake/ (or df/, deepfake/, ...) subfolders of videos or images."""
 
-    name = "folder"
     protocols = ("random",)
 
     def index(self) -> DatasetIndex:
@@ -81,6 +82,18 @@ class Folder(DatasetAdapter):
             videos=sorted(records.values(), key=lambda v: v.video_id),
             skipped=skipped,
         )
+
+    @classmethod
+    def write_example(cls, root: Path) -> Example:
+        """Videos, a still and a frame folder under ``real/`` and ``fake/`` (no metadata: nothing
+        can be listed and missing)."""
+        for label in ("real", "fake"):
+            for n in range(3):
+                placeholder(root / label / f"{label}{n}.mp4")
+            placeholder(root / label / f"{label}_still.png")
+            for i in range(2):
+                placeholder(root / label / f"{label}_frames" / f"{i:04d}.png")
+        return Example(root)
 
     def _class_folders(self) -> list[tuple[int, Path]]:
         found: list[tuple[int, Path]] = []

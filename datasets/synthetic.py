@@ -44,11 +44,12 @@ from harness.datasets._base import (
     DatasetAdapter,
     DatasetError,
     DatasetIndex,
+    Example,
     Skipped,
     VideoRecord,
     cache_root,
 )
-from harness.datasets._splits import write_json_atomic
+from harness.fileio import write_json_atomic
 
 if TYPE_CHECKING:
     from harness.datasets._synthetic_faces import IdentityStyle
@@ -372,7 +373,7 @@ def _entry(
 
 
 # -- the adapter -------------------------------------------------------------------------------
-@register_dataset("synthetic")
+@register_dataset
 class Synthetic(DatasetAdapter):
     """Embedded deepfake-video benchmark, generated on first use (no download).
 
@@ -382,7 +383,6 @@ class Synthetic(DatasetAdapter):
     Celeb-DF v2 is about 10). ``generate=False`` never generates: an incomplete root is an error.
     """
 
-    name = "synthetic"
     protocols = ("random",)
     needs_root = False  # generated into the cache when no root is given
 
@@ -403,6 +403,17 @@ class Synthetic(DatasetAdapter):
         super().__init__(root)
         self.size, self.seed, self.fakes_per_real = size, seed, fakes_per_real
         self.generate = generate
+
+    @classmethod
+    def write_example(cls, root: Path) -> Example:
+        """The benchmark generates itself: the ``tiny`` size, with one fake's file then deleted
+        (listed in metadata.json, absent on disk)."""
+        generate_benchmark(root, "tiny", 0, progress=False)
+        meta = read_metadata(root)
+        assert meta is not None, f"synthetic: generating into {root} wrote no metadata"
+        gone = next(v for v in meta["videos"] if v["label"] == FAKE)
+        (root / gone["path"]).unlink()
+        return Example(root, {"size": "tiny", "generate": False}, missing=(gone["video_id"],))
 
     def index(self) -> DatasetIndex:
         complete = is_complete(self.root, self.size, self.seed, self.fakes_per_real)

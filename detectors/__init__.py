@@ -1,15 +1,18 @@
 """The detector zoo: one registry, one factory, one contract (see :mod:`harness.detectors._base`).
 
-Adding a detector: write ``detectors/<key>.py`` with a builder decorated by
-``@register_detector("<key>")`` and add one ``DETECTORS.register_lazy`` line below (its description
-is what ``harness ls detectors`` prints without importing torch or timm). The conformance tests
-pick it up from the registry.
+Adding a detector: write ``detectors/<key>.py`` with a builder decorated by ``@register_detector``
+(no name: the key is the file name) and add one ``DETECTORS.register_lazy("<key>", "<description>")``
+line below (the description is what ``harness ls detectors`` prints without importing torch or
+timm). The registry names the detector: ``spec.name`` is set to the key. The conformance tests pick
+it up from the registry; ``configs/demo/<key>.yaml`` (optional) is its demo training recipe.
 
 This ``__init__`` must stay import-light: torch is imported only when a detector is built.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import os
 from collections.abc import Callable
@@ -21,47 +24,44 @@ from harness.registry import Registry, RegistryError
 if TYPE_CHECKING:
     from harness.detectors._base import Detector
 
-DETECTORS: Registry[Callable[..., Detector]] = Registry("detector", entry_point_group="harness.detectors")
+
+def _named(name: str, builder: Callable[..., Detector]) -> Callable[..., Detector]:
+    """The registered builder: ``builder`` whose detectors carry the registry key as ``spec.name``."""
+
+    @functools.wraps(builder)
+    def build(*args: Any, **kwargs: Any) -> Detector:
+        model = builder(*args, **kwargs)
+        if model.spec.name != name:
+            model.spec = dataclasses.replace(model.spec, name=name)
+        return model
+
+    return build
+
+
+DETECTORS: Registry[Callable[..., Detector]] = Registry(
+    "detector", entry_point_group="harness.detectors", package=__name__, bind=_named
+)
 register_detector = DETECTORS.register
 
-_P = "harness.detectors."
 DETECTORS.register_lazy(
-    "cnn", _P + "cnn", "The seeds' custom CNN: 3x(conv3x3+ReLU+maxpool), dense 256, dropout, one logit"
+    "cnn", "The seeds' custom CNN: 3x(conv3x3+ReLU+maxpool), dense 256, dropout, one logit"
+)
+DETECTORS.register_lazy("meso4", "Meso-4 (Afchar et al., WIFS 2018); imports the authors' Keras weights")
+DETECTORS.register_lazy(
+    "mesoinception4", "MesoInception-4 (Afchar et al., WIFS 2018): dilated inception blocks + Meso-4 tail"
 )
 DETECTORS.register_lazy(
-    "meso4", _P + "meso4", "Meso-4 (Afchar et al., WIFS 2018); imports the authors' Keras weights"
+    "xception", "Xception (timm legacy_xception), the FaceForensics++ baseline (Rossler et al., 2019)"
 )
+DETECTORS.register_lazy("resnet50", "ResNet-50 (He et al., 2016; timm) with a linear real/fake head")
+DETECTORS.register_lazy("efficientnet_b1", "EfficientNet-B1 (Tan & Le, 2019; timm), 240x240")
+DETECTORS.register_lazy("efficientnet_b3", "EfficientNet-B3 (Tan & Le, 2019; timm), 300x300")
 DETECTORS.register_lazy(
-    "mesoinception4",
-    _P + "mesoinception4",
-    "MesoInception-4 (Afchar et al., WIFS 2018): dilated inception blocks + Meso-4 tail",
+    "efficientnet_b4", "EfficientNet-B4 (Tan & Le, 2019; timm), 380x380, as in the DFDC top entries"
 )
+DETECTORS.register_lazy("vgg16", "VGG16 features + the seed's dense head (GAP -> 256 -> 128 -> 64 -> 1)")
 DETECTORS.register_lazy(
-    "xception",
-    _P + "xception",
-    "Xception (timm legacy_xception), the FaceForensics++ baseline (Rossler et al., 2019)",
-)
-DETECTORS.register_lazy(
-    "resnet50", _P + "resnet50", "ResNet-50 (He et al., 2016; timm) with a linear real/fake head"
-)
-DETECTORS.register_lazy(
-    "efficientnet_b1", _P + "efficientnet", "EfficientNet-B1 (Tan & Le, 2019; timm), 240x240"
-)
-DETECTORS.register_lazy(
-    "efficientnet_b3", _P + "efficientnet", "EfficientNet-B3 (Tan & Le, 2019; timm), 300x300"
-)
-DETECTORS.register_lazy(
-    "efficientnet_b4",
-    _P + "efficientnet",
-    "EfficientNet-B4 (Tan & Le, 2019; timm), 380x380, as in the DFDC top entries",
-)
-DETECTORS.register_lazy(
-    "vgg16", _P + "vgg16", "VGG16 features + the seed's dense head (GAP -> 256 -> 128 -> 64 -> 1)"
-)
-DETECTORS.register_lazy(
-    "cnn_lstm",
-    _P + "cnn_lstm",
-    "Clip detector: per-frame CNN features -> LSTM (default ResNeXt50-32x4d + 1 LSTM layer)",
+    "cnn_lstm", "Clip detector: per-frame CNN features -> LSTM (default ResNeXt50-32x4d + 1 LSTM layer)"
 )
 
 MESONET_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "mesonet"
@@ -118,12 +118,12 @@ def create_detector(
     builder = DETECTORS.get(name)
     _check_overrides(name, builder, overrides)
     if checkpoint is None:
-        model = _build(name, builder, overrides)
+        model = _build(builder, overrides)
         return model.eval()
 
     path = resolve_checkpoint(checkpoint)
     if path.suffix.lower() in (".h5", ".hdf5", ".keras"):
-        model = _build(name, builder, overrides)
+        model = _build(builder, overrides)
         loader = getattr(model, "load_keras_h5", None)
         if loader is None:
             raise CheckpointError(
@@ -141,7 +141,7 @@ def create_detector(
             f"({_spec_text(ckpt.spec)}), but {name!r} was requested: "
             f"use --detector {ckpt.detector} or another checkpoint"
         )
-    model = _build(name, builder, {**ckpt.overrides, **overrides})
+    model = _build(builder, {**ckpt.overrides, **overrides})
     built = model.spec.to_dict()
     if built != ckpt.spec:
         diff = ", ".join(
@@ -163,10 +163,8 @@ def create_detector(
     return model.eval()
 
 
-def _build(name: str, builder: Callable[..., Detector], overrides: dict[str, Any]) -> Detector:
+def _build(builder: Callable[..., Detector], overrides: dict[str, Any]) -> Detector:
     model = builder(**overrides)
-    if model.spec.name != name:
-        raise RuntimeError(f"builder for {name!r} returned a detector named {model.spec.name!r}")
     model.build_overrides = dict(overrides)
     model.checkpoint_path = None
     model.checkpoint_meta = {}

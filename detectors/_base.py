@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import torch
@@ -36,9 +36,13 @@ _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 @dataclass(frozen=True)
 class DetectorSpec:
-    """What a detector expects; travels with every checkpoint and result."""
+    """What a detector expects; travels with every checkpoint and result.
 
-    name: str
+    ``name``: the registry key for a zoo detector (set by the registry, so builders leave it
+    out); :func:`wrap_model` takes it from its caller.
+    """
+
+    name: str = field(default="", kw_only=True)
     kind: Literal["frame", "clip"]
     input_size: tuple[int, int]
     mean: tuple[float, float, float]

@@ -147,9 +147,8 @@ def read_keras_h5(path: Path) -> dict[str, list[dict[str, np.ndarray]]]:
     return {kind: [a for _, a in sorted(items, key=lambda t: t[0])] for kind, items in out.items()}
 
 
-def meso_spec(name: str, input_size: tuple[int, int]) -> DetectorSpec:
+def meso_spec(input_size: tuple[int, int]) -> DetectorSpec:
     return DetectorSpec(
-        name=name,
         kind="frame",
         input_size=input_size,
         mean=NO_NORM_MEAN,

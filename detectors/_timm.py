@@ -28,7 +28,6 @@ def timm_trunk(
 
 def timm_frame_detector(
     *,
-    name: str,
     model_name: str,
     input_size: int | tuple[int, int],
     mean: tuple[float, float, float],
@@ -40,7 +39,5 @@ def timm_frame_detector(
 ) -> FrameDetector:
     trunk, num_features = timm_trunk(model_name, backbone_weights)
     head = nn.Sequential(nn.Dropout(dropout), nn.Linear(num_features, check_num_logits(num_logits)))
-    spec = DetectorSpec(
-        name=name, kind="frame", input_size=as_size(input_size), mean=mean, std=std, reference=reference
-    )
+    spec = DetectorSpec(kind="frame", input_size=as_size(input_size), mean=mean, std=std, reference=reference)
     return FrameDetector(spec, trunk, head, num_features)

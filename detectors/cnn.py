@@ -19,7 +19,7 @@ from harness.detectors._base import (
 )
 
 
-@register_detector("cnn")
+@register_detector
 def cnn(
     *,
     input_size: int | tuple[int, int] = (128, 128),
@@ -54,7 +54,6 @@ def cnn(
         nn.Linear(hidden, check_num_logits(num_logits)),
     )
     spec = DetectorSpec(
-        name="cnn",
         kind="frame",
         input_size=size,
         mean=NO_NORM_MEAN,

@@ -81,7 +81,7 @@ def _zoo_trunk(
     return frame.trunk, frame.num_features, frame.spec.mean, frame.spec.std, frame.spec.reference
 
 
-@register_detector("cnn_lstm")
+@register_detector
 def cnn_lstm(
     *,
     backbone: str = DEFAULT_BACKBONE,
@@ -96,7 +96,7 @@ def cnn_lstm(
 ) -> CNNLSTM:
     """CNN-LSTM; ``backbone`` is a zoo frame-detector key or a timm model name."""
     size = as_size(input_size)
-    if backbone in DETECTORS and backbone != "cnn_lstm":
+    if backbone in DETECTORS and DETECTORS.get(backbone) is not cnn_lstm:
         trunk, num_features, mean, std, ref = _zoo_trunk(backbone, size, backbone_weights)
         backbone_ref = f"backbone: {ref}"
     else:
@@ -105,7 +105,8 @@ def cnn_lstm(
         if not timm.is_model(backbone):
             raise ValueError(
                 f"cnn_lstm: unknown backbone {backbone!r}: use a frame detector "
-                f"({', '.join(n for n in DETECTORS.names() if n != 'cnn_lstm')}) or a timm model name"
+                f"({', '.join(n for n in DETECTORS.names() if DETECTORS.get(n) is not cnn_lstm)}) or a timm "
+                "model name"
             )
         trunk, num_features = timm_trunk(backbone, backbone_weights)
         cfg = trunk.pretrained_cfg
@@ -113,7 +114,6 @@ def cnn_lstm(
         backbone_ref = f"backbone: timm {backbone}"
     kind = "BiLSTM" if bidirectional else "LSTM"
     spec = DetectorSpec(
-        name="cnn_lstm",
         kind="clip",
         input_size=size,
         mean=mean,  # type: ignore[arg-type]

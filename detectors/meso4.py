@@ -12,7 +12,7 @@ from harness.detectors._base import as_size
 from harness.detectors._meso import MesoNet, NHWCFlatten, conv_block, meso_head, meso_spec, pooled_size
 
 
-@register_detector("meso4")
+@register_detector
 def meso4(
     *, input_size: int | tuple[int, int] = (256, 256), dropout: float = 0.5, num_logits: int = 1
 ) -> MesoNet:
@@ -27,6 +27,4 @@ def meso4(
     )
     h, w = pooled_size(size, (2, 2, 2, 4))
     num_features = 16 * h * w
-    return MesoNet(
-        meso_spec("meso4", size), trunk, meso_head(num_features, num_logits, dropout), num_features
-    )
+    return MesoNet(meso_spec(size), trunk, meso_head(num_features, num_logits, dropout), num_features)

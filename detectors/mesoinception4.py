@@ -55,7 +55,7 @@ def _inception_block(cin: int, a: int, b: int, c: int, d: int) -> nn.Sequential:
     )
 
 
-@register_detector("mesoinception4")
+@register_detector
 def mesoinception4(
     *, input_size: int | tuple[int, int] = (256, 256), dropout: float = 0.5, num_logits: int = 1
 ) -> MesoNet:
@@ -70,5 +70,5 @@ def mesoinception4(
     )
     h, w = pooled_size(size, (2, 2, 2, 4))
     num_features = 16 * h * w
-    spec = meso_spec("mesoinception4", size)
+    spec = meso_spec(size)
     return MesoNet(spec, trunk, meso_head(num_features, num_logits, dropout), num_features)

@@ -13,7 +13,7 @@ from harness.detectors._base import IMAGENET_MEAN, IMAGENET_STD, FrameDetector
 from harness.detectors._timm import timm_frame_detector
 
 
-@register_detector("resnet50")
+@register_detector
 def resnet50(
     *,
     input_size: int | tuple[int, int] = (224, 224),
@@ -23,7 +23,6 @@ def resnet50(
 ) -> FrameDetector:
     """ResNet-50; ``backbone_weights`` is a local timm or torchvision ResNet-50 state dict."""
     return timm_frame_detector(
-        name="resnet50",
         model_name="resnet50",
         input_size=input_size,
         mean=IMAGENET_MEAN,

@@ -38,7 +38,7 @@ class VGG16Trunk(nn.Module):
         return self.pool(self.features(x)).flatten(1)
 
 
-@register_detector("vgg16")
+@register_detector
 def vgg16(
     *,
     input_size: int | tuple[int, int] = (224, 224),
@@ -53,7 +53,6 @@ def vgg16(
         load_backbone_weights(trunk, backbone_weights, "torchvision vgg16 (features.*)")
     head = dense_head(512, tuple(hidden), check_num_logits(num_logits), dropout)
     spec = DetectorSpec(
-        name="vgg16",
         kind="frame",
         input_size=as_size(input_size),
         mean=IMAGENET_MEAN,

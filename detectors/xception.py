@@ -13,7 +13,7 @@ from harness.detectors._base import FrameDetector
 from harness.detectors._timm import timm_frame_detector
 
 
-@register_detector("xception")
+@register_detector
 def xception(
     *,
     input_size: int | tuple[int, int] = (299, 299),
@@ -23,7 +23,6 @@ def xception(
 ) -> FrameDetector:
     """Xception; ``backbone_weights`` is a local timm ``legacy_xception`` state dict."""
     return timm_frame_detector(
-        name="xception",
         model_name="legacy_xception",
         input_size=input_size,
         mean=(0.5, 0.5, 0.5),

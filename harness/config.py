@@ -122,6 +122,11 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "config") -> T
                 f"unknown key {key!r} in {where} ({cls.__name__}).{hint} "
                 f"Known keys: {', '.join(sorted(fields))}"
             )
+        f = fields[key]
+        if isinstance(value, Mapping) and f.default_factory is not dataclasses.MISSING:
+            base = f.default_factory()
+            if dataclasses.is_dataclass(base):  # a section's defaults are its field's default
+                value = merge(dataclasses.asdict(base), value)
         kwargs[key] = _coerce(hints[key], value, f"{where}: {key}")
     try:
         return cls(**kwargs)

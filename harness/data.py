@@ -15,9 +15,9 @@ from typing import Any
 
 from harness import distributed
 from harness.datasets import DATASETS
-from harness.datasets._base import DatasetError, DatasetIndex, cache_root
-from harness.datasets._faces import ExtractionReport, FaceConfig, extract_faces
-from harness.datasets._splits import DEFAULT_RATIOS, SPLITS, Manifest, make_manifest
+from harness.datasets import DatasetError, DatasetIndex, cache_root
+from harness.faces import ExtractionReport, FaceConfig, extract_faces
+from harness.splits import DEFAULT_RATIOS, SPLITS, Manifest, make_manifest
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def load_split(prep: PreparedData, split: str) -> list[Any]:
     Videos without a face (or unreadable) are left out here; they are counted in
     ``prep.report.skipped`` and in every result.
     """
-    from harness.datasets._faces import FaceCache
+    from harness.faces import FaceCache
     from harness.scoring import VideoCrops
 
     cache = FaceCache(prep.index.dataset, prep.config.faces, prep.config.cache_dir)

@@ -10,7 +10,7 @@ exactly that, per video:
 2. the attack optimizes a perturbation of the full frames the defender samples (the frames of
    the face cache: a white-box attacker knows the sampling), its budget in those frames'
    pixels, through a differentiable path frame -> face box crop (the cached box, the same
-   margin and square geometry as :func:`~harness.datasets._faces.square_crop`) -> resize ->
+   margin and square geometry as :func:`~harness.faces.square_crop`) -> resize ->
    detector (:class:`FrameToFace`); the other frames are delivered unchanged;
 3. the delivered frames (8-bit, within budget) are written as an H.264 mp4 at the threat's CRF
    (:func:`encode_video`; ``lossless``: libx264rgb at qp 0, bit-exact), decoded again, the face
@@ -30,10 +30,9 @@ each sample is known by position; gradient attacks do, a query subset is refused
 
 from __future__ import annotations
 
-import itertools
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -46,151 +45,14 @@ from torch import Tensor
 
 from harness.detectors import Detector, DetectorSpec
 from harness.threat import ThreatConfig
+from harness.video import deliver, fidelity, frame_rate, read_frames_at
 
 MOVED_IOU = 0.5  # a face whose new box overlaps the original by less than this has moved
 
 
-# -- video in and out (streamed: a video is never held whole in memory) ----------------------------
-def _source(path: Path) -> Path:
-    from harness.datasets._faces import MediaError
-
-    if path.is_dir() or not path.is_file():
-        raise MediaError(
-            f"{path}: the pipeline threat model needs the source video file (pre-cropped face "
-            "folders and missing files cannot be re-encoded): use --threat crops for this dataset"
-        )
-    return path
-
-
-def iter_frames(path: Path) -> Iterator[np.ndarray]:
-    """The frames of a video as uint8 RGB ``(H, W, 3)``, one at a time in decode order."""
-    import av
-
-    from harness.datasets._faces import MediaError
-
-    try:
-        with av.open(str(_source(path))) as container:
-            stream = container.streams.video[0]
-            n = 0
-            for frame in container.decode(stream):
-                n += 1
-                yield frame.to_ndarray(format="rgb24")
-    except (av.error.FFmpegError, IndexError) as exc:
-        raise MediaError(f"{path}: cannot decode ({type(exc).__name__}: {exc})") from exc
-    if not n:
-        raise MediaError(f"{path}: no decodable frames")
-
-
-def frame_rate(path: Path) -> Fraction:
-    """A video's frame rate (25 when the container does not say)."""
-    import av
-
-    with av.open(str(_source(path))) as container:
-        stream = container.streams.video[0]
-        return Fraction(stream.average_rate or stream.guessed_rate or 25)
-
-
-def read_video(path: Path) -> tuple[np.ndarray, Fraction]:
-    """Every frame of a (short) video as ``(T, H, W, 3)`` and its frame rate (tests, small clips)."""
-    return np.stack(list(iter_frames(path))), frame_rate(path)
-
-
-def read_frames_at(path: Path, indices: Sequence[int]) -> np.ndarray:
-    """The frames at ``indices`` (decode order; repeats allowed) as ``(len(indices), H, W, 3)``."""
-    from harness.datasets._faces import MediaError
-
-    wanted, found = set(indices), {}
-    for i, frame in enumerate(iter_frames(path)):
-        if i in wanted:
-            found[i] = frame
-            if len(found) == len(wanted):
-                break
-    missing = sorted(wanted - set(found))
-    if missing:
-        raise MediaError(
-            f"{path}: frames {missing[:5]} not found (the file changed since its faces were cached?)"
-        )
-    return np.stack([found[i] for i in indices])
-
-
-def encode_video(
-    path: Path, frames: Iterable[np.ndarray], fps: Fraction, crf: int | str, preset: str
-) -> None:
-    """Write uint8 RGB ``(H, W, 3)`` frames (any iterable: streamed) as an H.264 mp4.
-
-    ``crf="lossless"``: libx264rgb at qp 0 in RGB, bit-exact. Otherwise libx264 yuv420p at
-    ``crf`` (odd sides are edge-padded to even, as yuv420p needs), MB-tree off and one thread,
-    so the same frames give the same bytes.
-    """
-    import av
-
-    lossless = crf == "lossless"
-    frames = iter(frames)
-    first = next(frames)
-    h, w = first.shape[:2]
-    ph, pw = (h, w) if lossless else (h + h % 2, w + w % 2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264rgb" if lossless else "libx264", rate=fps)
-        stream.width, stream.height = pw, ph
-        stream.pix_fmt = "rgb24" if lossless else "yuv420p"
-        if lossless:
-            stream.options = {"qp": "0", "preset": preset}
-        else:
-            stream.options = {"crf": str(crf), "preset": preset, "x264-params": "mbtree=0"}
-        stream.codec_context.thread_count = 1
-        for frame in itertools.chain([first], frames):
-            if (ph, pw) != (h, w):
-                frame = np.pad(frame, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
-            image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-            for packet in stream.encode(image):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    tmp.replace(path)
-
-
-def deliver(
-    source: Path, out: Path, replace: Mapping[int, np.ndarray], fps: Fraction, crf: int | str, preset: str
-) -> None:
-    """Re-encode ``source`` into ``out`` with the frames at ``replace``'s indices replaced (streamed)."""
-    encode_video(out, (replace.get(i, f) for i, f in enumerate(iter_frames(source))), fps, crf, preset)
-
-
-@dataclass
-class Fidelity:
-    """How far a delivered video is from its source: PSNR over all frames and over the attacked ones."""
-
-    psnr: float
-    psnr_attacked: float
-    linf_attacked: float  # largest |delivered - source| at the attacked frames, in [0, 1]
-
-
-def fidelity(source: Path, delivered: Path, attacked: Iterable[int]) -> Fidelity:
-    """Compare two videos frame by frame (streamed); the delivered one cropped to the source's size."""
-    marked = set(attacked)
-    sq = sq_att = 0.0
-    n = n_att = 0
-    linf = 0.0
-    for i, (a, b) in enumerate(zip(iter_frames(source), iter_frames(delivered), strict=True)):
-        d = b[: a.shape[0], : a.shape[1]].astype(np.float64) - a.astype(np.float64)
-        e = float(np.square(d).sum())
-        sq, n = sq + e, n + d.size
-        if i in marked:
-            sq_att, n_att = sq_att + e, n_att + d.size
-            linf = max(linf, float(np.abs(d).max()) / 255.0)
-
-    def psnr(total: float, count: int) -> float:
-        mse = total / max(1, count)
-        return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-
-    return Fidelity(psnr(sq, n), psnr(sq_att, n_att), linf)
-
-
 # -- the differentiable defender's path -------------------------------------------------------------
 def crop_geometry(box: Sequence[float], margin: float) -> tuple[int, int, int]:
-    """``(left, top, side)`` of the square crop :func:`~harness.datasets._faces.square_crop` takes."""
+    """``(left, top, side)`` of the square crop :func:`~harness.faces.square_crop` takes."""
     x1, y1, x2, y2 = box
     side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
@@ -307,10 +169,15 @@ class _Delivered:
 def run_pipeline_member(
     ctx: Any, member: Any, suite: str | None, progress: bool, threat: ThreatConfig, n_members: int = 1
 ) -> Any:
-    """Evaluate one member under the pipeline threat model and write its result files."""
-    from harness import distributed, metrics, runner
-    from harness.datasets._faces import FaceDetector, extract_track, sample_indices
-    from harness.records import remove
+    """Evaluate one member under the pipeline threat model; its result as data (saved to the run's
+    store, if any, like every member's)."""
+    from harness import metrics
+    from harness.faces import FaceDetector, extract_track, sample_indices
+    from harness.runner.compute import batch_to_device, check_finite, forward_probs
+    from harness.runner.config import codecs, create_member_attack
+    from harness.runner.context import finish_member, member_run_key, run_stage, unit_seed
+    from harness.runner.document import result_document
+    from harness.runner.member import fit_attack, safe_id, save_dir, video_table
     from harness.stream import Unit, clip_indices
 
     config, detector = ctx.config, ctx.detector
@@ -320,16 +187,16 @@ def run_pipeline_member(
             "--threat pipeline re-detects faces in the delivered video; this dataset's faces are "
             "taken as they are (face detector 'none'): use --threat crops"
         )
-    attack = runner._create(config, member)
-    ordering = runner._codecs(config, member)
+    attack = create_member_attack(config, member)
+    ordering = codecs(config, member)
     if ordering.pre is not None or ordering.post is not None:
         raise ValueError("--threat pipeline re-encodes the delivered video itself: drop attack.pre/post")
     if getattr(attack, "needs_fit", False):
-        runner._fit(ctx, attack, progress)
+        fit_attack(ctx, attack, progress)
     tag = member.tag
-    member_key = runner._member_key(ctx, member)
+    member_key = member_run_key(ctx, member)
     label = f"{member.attack} {tag}".strip()
-    save_dir = runner._save_dir(config, member, tag, n_members)
+    out_dir = save_dir(config, member, tag, n_members)
     by_id = ctx.prep.index.by_id()
     refs = ctx.refs[: ctx.n_eval]
     units = [Unit(i, i, ((i, ref.crops),), len(ref.crops)) for i, ref in enumerate(refs)]
@@ -341,8 +208,8 @@ def run_pipeline_member(
 
     def defend(path: Path, video_id: str) -> _Delivered:
         """Decode, detect, crop and score a delivered file as the harness scores any video."""
-        from harness.datasets._base import VideoRecord
-        from harness.datasets._faces import resize_crops
+        from harness.datasets import VideoRecord
+        from harness.faces import resize_crops
 
         record = VideoRecord(video_id, path.name, 0, video_id)
         track = extract_track(record, path, faces, face_detector)
@@ -358,8 +225,8 @@ def run_pipeline_member(
         # uint8 like the cached crops of every other run (the device copy divides by 255)
         images = np.ascontiguousarray(resize_crops(track.crops[picks], spec.input_size))
         x = torch.from_numpy(images).permute(0, 3, 1, 2)
-        x = runner._to_device(x[None] if spec.kind == "clip" else x, ctx)
-        return _Delivered(runner._forward(ctx, x, oom).tolist(), boxes)
+        x = batch_to_device(x[None] if spec.kind == "clip" else x, ctx)
+        return _Delivered(forward_probs(ctx, x, oom).tolist(), boxes)
 
     def attack_order(ref: Any) -> list[int]:
         """The frames the attack perturbs, as its samples: every sampled frame, or one clip."""
@@ -382,7 +249,7 @@ def run_pipeline_member(
             x, geoms = x[None], geoms[None]
         y = torch.full((len(x),), ref.label, dtype=torch.long, device=ctx.device)
         wrapper = FrameToFace(detector, tuple(frames.shape[1:3]), geoms, faces.crop_size).to(ctx.device)
-        seed = runner.unit_seed(config.seed, unit.index)
+        seed = unit_seed(config.seed, unit.index)
         result = attack(wrapper, x, y, seed=seed, groups=[ref.video_id] * len(x))
         if detector.training:  # pragma: no cover - a bug, never a user error
             raise RuntimeError("the detector was left in train mode by the pipeline attack")
@@ -391,9 +258,9 @@ def run_pipeline_member(
         replace = dict(zip(order, adv, strict=True))
         with tempfile.TemporaryDirectory(prefix="harness-pipeline-") as tmp:
             out = Path(tmp) / "delivered.mp4"
-            if save_dir is not None:
-                name = f"{runner._safe_id(ref.video_id)}.mp4"
-                out = save_dir / ("fake" if ref.label == 1 else "real") / name
+            if out_dir is not None:
+                name = f"{safe_id(ref.video_id)}.mp4"
+                out = out_dir / ("fake" if ref.label == 1 else "real") / name
             deliver(source, out, replace, fps, threat.crf, threat.preset)
             attacked = defend(out, ref.video_id)
             quality = fidelity(source, out, replace)
@@ -424,7 +291,7 @@ def run_pipeline_member(
             "s": time.perf_counter() - t0,
         }
 
-    records = runner._run_stage(
+    records = run_stage(
         ctx,
         member_key,
         units,
@@ -442,7 +309,7 @@ def run_pipeline_member(
     for vid, row in zip(ids, rows, strict=True):
         for key, store in (("p", score_of), ("pc", codec_of)):
             probs = np.asarray(row[key], dtype=np.float64)
-            runner._check_finite(probs, config.detector, f"pipeline ({label})")
+            check_finite(probs, config.detector, f"pipeline ({label})")
             store[vid] = metrics.aggregate_video(probs, config.aggregate) if len(probs) else 0.0
     adv_scores = np.array([score_of[v] for v in ctx.video_ids])
     codec_scores = np.array([codec_of[v] for v in ctx.video_ids])
@@ -491,7 +358,7 @@ def run_pipeline_member(
         "n_samples": int(sum(len(r["p"]) for r in rows)),
         "n_skipped_videos": len(ctx.skipped),
     }
-    result = runner._result_document(
+    result = result_document(
         ctx,
         member,
         suite,
@@ -508,22 +375,8 @@ def run_pipeline_member(
         "the budget at the sampled frames, H.264 re-encoded, faces re-detected and re-cropped); "
         "auroc_codec: the same codec and face detection on the unattacked videos"
     )
-    path = runner.result_path(config, result)
-    if ctx.world.main:
-        runner._write_records(
-            path.with_suffix(".videos.csv"),
-            ctx.video_ids,
-            ctx.labels,
-            ctx.clean_scores,
-            adv_scores,
-            {"codec_score": codec_scores},
-        )
-        from harness.datasets._splits import write_json_atomic
-
-        write_json_atomic(path, runner._jsonable(result))
-    distributed.barrier()
-    remove(ctx.state_dir / member_key)
-    return runner.RunResult(path, result)
+    videos = video_table(ctx, adv_scores, codec_score=codec_scores)
+    return finish_member(ctx, result, videos, member_key)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -535,11 +388,5 @@ __all__ = [
     "box_iou",
     "crop_faces_torch",
     "crop_geometry",
-    "encode_video",
-    "deliver",
-    "fidelity",
-    "iter_frames",
-    "read_frames_at",
-    "read_video",
     "run_pipeline_member",
 ]

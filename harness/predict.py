@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.datasets._base import VideoRecord
-from harness.datasets._faces import FaceConfig, FaceDetector, extract_track
+from harness.datasets import VideoRecord
+from harness.faces import FaceConfig, FaceDetector, extract_track
 
 
 class NoFaceError(ValueError):

@@ -1,16 +1,23 @@
 """One generic registry for detectors, attacks and datasets.
 
-Modelled on timm's ``@register_model`` and lm-evaluation-harness's ``Registry``:
+Modelled on timm's ``@register_model`` and lm-evaluation-harness's ``Registry``. A component's key
+is written once, in its package's registry line; its file is named after it:
 
-* a component registers itself with a decorator in its own file;
-* the package's ``__init__`` declares *lazy* entries (``name -> "module:attr"`` plus a one-line
-  description), so listing and ``--help`` never import torch, timm, ART, facenet-pytorch or PyAV;
+* the package's ``__init__`` declares each component *lazily*, ``REGISTRY.register_lazy(key,
+  description)``: the module is ``<package>.<key>`` (file name = key), and the one-line
+  description is what ``harness ls`` prints, so listing and ``--help`` never import torch, timm,
+  ART, facenet-pytorch or PyAV;
+* the component's file decorates it with the bare registry decorator (``@register_detector``),
+  which takes no name: it binds the component to the lazy entry that declares its module;
+* the registry gives the component its name (``bind``): an attack's or a dataset's ``name``
+  class attribute, a detector's ``spec.name``;
 * resolving a lazy entry imports its module, whose decorator fills the entry in;
 * duplicate names are rejected, and unknown names get "did you mean ...?" plus the known names;
 * installed packages add components through a Python entry-point group (``harness.detectors``,
-  ``harness.attacks``, ``harness.datasets``): ``name = "package.module:builder"``. They are
-  declared lazily on first lookup or listing (their modules are imported only when used); a
-  plugin cannot replace a built-in name.
+  ``harness.attacks``, ``harness.datasets``): ``name = "package.module:builder"`` (or
+  ``"package.module"`` whose decorator registers it). They are declared lazily on first lookup
+  or listing (their modules are imported only when used); a plugin cannot replace a built-in
+  name.
 
 This module must stay import-light: it is imported by ``harness --help``.
 """
@@ -48,12 +55,35 @@ def _first_line(doc: str | None) -> str:
     return ""
 
 
-class Registry(Generic[T]):
-    """A named collection of components (``kind`` is used in messages: "detector", "attack", ...)."""
+def name_class(name: str, cls: T) -> T:
+    """A ``bind`` for registries of classes: sets the class attribute ``name`` to the key (a class
+    that already spells another ``name`` of its own is an error)."""
+    own = vars(cls).get("name")
+    if own and own != name:
+        raise RegistryError(f"{cls.__qualname__} says name = {own!r} but is registered as {name!r}")
+    cls.name = name  # type: ignore[attr-defined]
+    return cls
 
-    def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
+
+class Registry(Generic[T]):
+    """A named collection of components (``kind`` is used in messages: "detector", "attack", ...).
+
+    ``package``: where lazy entries live by default (``register_lazy("pgd", ...)`` means module
+    ``<package>.pgd``). ``bind(name, obj) -> obj``: gives a component its registry name when it is
+    registered (e.g. sets an attack class's ``name``); what it returns is what is registered.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        entry_point_group: str | None = None,
+        package: str | None = None,
+        bind: Callable[[str, T], T] | None = None,
+    ) -> None:
         self.kind = kind
         self.entry_point_group = entry_point_group
+        self.package = package
+        self._bind = bind
         self._entries: dict[str, _Entry[T]] = {}
         self._plugins_loaded = entry_point_group is None
         self.plugin_warnings: list[str] = []
@@ -89,38 +119,63 @@ class Registry(Generic[T]):
         return added
 
     # -- registration -------------------------------------------------------------------------
-    def register_lazy(self, name: str, target: str, description: str) -> None:
-        """Declare ``name`` without importing it; ``target`` is ``"module"`` or ``"module:attr"``.
+    def register_lazy(self, name: str, description: str, *, target: str | None = None) -> None:
+        """Declare ``name`` without importing it: the one line that adds a component.
 
-        With a bare module, importing it must register ``name`` through the decorator.
+        ``target`` defaults to the module ``<package>.<name>`` (file name = key), whose
+        decorator registers the component; ``"module:attr"`` names an object directly.
         """
         if name in self._entries:
             raise RegistryError(f"duplicate {self.kind} name {name!r}: already declared")
+        if target is None:
+            if self.package is None:
+                raise ValueError(f"{self.kind} registry has no package: pass target='module[:attr]'")
+            target = f"{self.package}.{name}"
+        if ":" not in target:
+            other = next((e.name for e in self._entries.values() if e.target == target), None)
+            if other is not None:
+                raise RegistryError(
+                    f"{self.kind} {name!r}: module {target} already holds {other!r}; one file per "
+                    f"{self.kind} (name the file after the key), or target 'module:attr'"
+                )
         self._entries[name] = _Entry(name=name, description=description, target=target)
 
-    def register(self, name: str, description: str | None = None) -> Callable[[T], T]:
-        """Decorator: register ``obj`` under ``name`` (description defaults to its docstring)."""
-
-        def deco(obj: T) -> T:
-            self.add(name, obj, description)
-            return obj
-
-        return deco
-
-    def add(self, name: str, obj: T, description: str | None = None) -> None:
-        """Register ``obj`` under ``name``; a name already bound to another object is an error."""
-        entry = self._entries.get(name)
-        if entry is not None and entry.obj is not None and entry.obj is not obj:
-            where = getattr(entry.obj, "__module__", "?")
+    def register(self, obj: T) -> T:
+        """Decorator (no arguments): register ``obj`` under the key whose lazy entry declares its
+        module. Returns what was registered (``bind``'s result)."""
+        module = getattr(obj, "__module__", None)
+        names = [e.name for e in self._entries.values() if e.target == module]
+        if not names:
+            where = f"{self.package}/__init__.py" if self.package else "its package"
             raise RegistryError(
-                f"duplicate {self.kind} name {name!r}: already registered by {where}; choose another name"
+                f"{self.kind} {getattr(obj, '__qualname__', obj)!r} in module {module}: no "
+                f"register_lazy line declares that module; add one to {where}"
             )
+        return self.add(names[0], obj)
+
+    def add(self, name: str, obj: T, description: str | None = None) -> T:
+        """Register ``obj`` under ``name`` (without a lazy entry: tests, notebooks); a name
+        already bound to another object is an error. Returns what was registered."""
+        entry = self._entries.get(name)
+        if entry is not None and entry.obj is not None:
+            raise RegistryError(
+                f"duplicate {self.kind} name {name!r}: already registered by "
+                f"{getattr(entry.obj, '__module__', '?')}; choose another name"
+            )
+        if self._bind is not None:
+            obj = self._bind(name, obj)
         desc = description or (entry.description if entry else "") or _first_line(obj.__doc__)
         if entry is None:
             self._entries[name] = _Entry(name=name, description=desc, obj=obj)
         else:
             entry.obj = obj
             entry.description = entry.description or desc
+        return obj
+
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (undoes a registration: tests, throwaway plugins)."""
+        self._entry(name)
+        del self._entries[name]
 
     # -- lookup -------------------------------------------------------------------------------
     def __contains__(self, name: object) -> bool:
@@ -157,7 +212,7 @@ class Registry(Generic[T]):
             if entry.obj is None:
                 raise RegistryError(
                     f"{self.kind} {name!r}: importing {module_name} did not register it; "
-                    f"decorate its builder with @register({name!r})"
+                    f"decorate it in that file with @register_{self.kind}"
                 )
         assert entry.obj is not None
         return entry.obj

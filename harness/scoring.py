@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from harness.datasets._faces import crops_to_tensor
+from harness.faces import crops_to_tensor
 from harness.stream import clip_indices
 
 
@@ -128,3 +128,19 @@ def stream_probabilities(
             "checkpoint is likely corrupt or was trained with diverging loss; re-train or check the weights"
         )
     return probs, plan_meta(units, refs, spec.kind)
+
+
+def subsample_frames(videos: list[Any], k: int) -> list[Any]:
+    """Keep ``k`` evenly spaced crops of each video (all of them when it has fewer)."""
+    from harness.faces import sample_indices
+
+    if k < 1:
+        raise ValueError(f"frames_per_video must be >= 1, got {k}")
+    out = []
+    for v in videos:
+        if len(v.crops) <= k:
+            out.append(v)
+            continue
+        picks = sample_indices(len(v.crops), k)
+        out.append(VideoCrops(v.video_id, v.label, v.crops[picks], [v.frame_indices[i] for i in picks]))
+    return out

@@ -12,7 +12,7 @@ process and every attempt: the unit index seeds the attack, keys the resume log
 :func:`loader` is a ``torch.utils.data.DataLoader`` over a process's units: worker processes
 read and resize the cached uint8 crops, the batch is pinned when the device is CUDA, and
 :func:`to_device` copies it without blocking and converts to ``[0, 1]`` float there (the same
-values :func:`~harness.datasets._faces.crops_to_tensor` gives). Peak memory is set by the batch
+values :func:`~harness.faces.crops_to_tensor` gives). Peak memory is set by the batch
 size and the number of workers.
 """
 
@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from harness.datasets._base import DatasetError
-from harness.datasets._faces import FaceCache, resize_crops, sample_indices
+from harness.datasets import DatasetError
+from harness.faces import FaceCache, resize_crops, sample_indices
 
 
 @dataclass(frozen=True)
@@ -287,7 +287,8 @@ def _libc() -> Any:
         return None
 
 
-def _init_worker(_: int) -> None:
+def init_worker(_: int) -> None:
+    """Start of every data-loading worker: a fixed allocator threshold (flat worker memory)."""
     fixed_mmap_threshold()
 
 
@@ -324,7 +325,7 @@ def loader(dataset: Any, units: Sequence[Unit], workers: int, device: torch.devi
             pin_memory=device.type == "cuda",
             prefetch_factor=2 if workers > 0 else None,
             multiprocessing_context=worker_context() if workers > 0 else None,
-            worker_init_fn=_init_worker if workers > 0 else None,
+            worker_init_fn=init_worker if workers > 0 else None,
         )
     )
 

@@ -32,7 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.data import DataConfig
+from harness.results import COMMITTED_RESULTS_DIR
+from harness.runner import RunConfig
+
+# How a submission is evaluated unless the YAML or flags say otherwise (see SubmitConfig).
+SUBMIT_RUN_DEFAULTS: dict[str, Any] = {
+    "suite": "standard",
+    "split": "test",
+    "results_dir": COMMITTED_RESULTS_DIR,
+    "leaderboard_dir": "leaderboards",
+}
 
 ENTRY_FILE = "entry.json"
 ENTRY_SCHEMA = 1
@@ -65,26 +74,21 @@ class ContractReport:
 
 @dataclass(frozen=True)
 class SubmitConfig:
-    """Everything ``harness submit`` does; precedence CLI > YAML > these defaults."""
+    """Everything ``harness submit`` does; precedence CLI > YAML > these defaults.
+
+    ``run``: how the entry is evaluated, a :class:`~harness.runner.RunConfig` whose defaults here
+    differ from ``harness run``'s in three ways: the ``standard`` suite, the ``test`` split (the
+    researcher's model must not have seen it) and the committed ``results/`` folder (submitting
+    is the explicit step that adds a row to the committed leaderboard). Its ``detector`` and
+    ``checkpoint`` are set from ``name`` and ``checkpoint``.
+    """
 
     model: str = ""  # path/to/model.py:build_fn
     checkpoint: str = ""
     name: str = ""
     meta: dict[str, str] = field(default_factory=dict)
-    data: DataConfig = field(default_factory=DataConfig)
-    suite: str = "standard"
     gradient_free: bool = False
-    split: str = "test"  # the researcher's model must not have seen this split
-    aggregate: str = "mean"
-    batch_size: int = 16
-    device: str = "auto"
-    seed: int = 0
-    n_boot: int = 1000
-    workers: int = 2
-    precision: str = "fp32"
-    fresh: bool = False
-    results_dir: str = "results"
-    leaderboard_dir: str = "leaderboards"
+    run: RunConfig = field(default_factory=lambda: RunConfig(**SUBMIT_RUN_DEFAULTS))
 
 
 # -- loading ---------------------------------------------------------------------------------------
@@ -294,9 +298,11 @@ def parse_meta(text: str | None) -> dict[str, str]:
 
 def submit(config: SubmitConfig, progress: bool = True) -> tuple[Path, list[Any], ContractReport]:
     """Validate, evaluate on the suite and write the entry; returns (entry path, results, report)."""
+    from harness import workflow
     from harness.checkpoint import sha256_file
     from harness.detectors import DETECTORS
-    from harness.runner import RunConfig, _device_name, _library_versions, attack_plan, evaluate
+    from harness.provenance import device_name, library_versions
+    from harness.runner import attack_plan
     from harness.version import code_version
 
     if not _NAME.match(config.name or ""):
@@ -307,27 +313,11 @@ def submit(config: SubmitConfig, progress: bool = True) -> tuple[Path, list[Any]
         raise SubmissionError(f"--name {config.name!r} is a zoo detector's name; choose another")
     detector = build_submission(config.model, config.name)
     load_weights(detector, config.checkpoint)
-    report = check_contract(detector, config.gradient_free, config.seed)
+    report = check_contract(detector, config.gradient_free, config.run.seed)
     if not report.ok:
         lines = "\n  - ".join(report.failures)
         raise SubmissionError(f"{config.model} does not meet the detector contract:\n  - {lines}")
-    run_config = RunConfig(
-        detector=config.name,
-        checkpoint=str(config.checkpoint),
-        data=config.data,
-        suite=config.suite,
-        split=config.split,
-        aggregate=config.aggregate,
-        batch_size=config.batch_size,
-        device=config.device,
-        seed=config.seed,
-        n_boot=config.n_boot,
-        workers=config.workers,
-        precision=config.precision,
-        fresh=config.fresh,
-        results_dir=config.results_dir,
-        leaderboard_dir=config.leaderboard_dir,
-    )
+    run_config = dataclasses.replace(config.run, detector=config.name, checkpoint=str(config.checkpoint))
     members, suite_name = attack_plan(run_config)
     skipped: list[str] = []
     if config.gradient_free:
@@ -336,12 +326,12 @@ def submit(config: SubmitConfig, progress: bool = True) -> tuple[Path, list[Any]
         kept = [m for m in members if not ATTACKS.get(m.attack).uses_gradients]
         skipped = [m.key for m in members if m not in kept]
         members = kept
-    entry_dir = Path(config.results_dir) / config.data.dataset / config.name
+    entry_dir = Path(run_config.results_dir) / run_config.data.dataset / config.name
     entry = {
         "kind": "entry",
         "schema_version": ENTRY_SCHEMA,
         "name": config.name,
-        "dataset": config.data.dataset,
+        "dataset": run_config.data.dataset,
         "meta": dict(config.meta),
         "flags": [dataclasses.asdict(f) for f in report.flags],
         "model": config.model,
@@ -353,24 +343,27 @@ def submit(config: SubmitConfig, progress: bool = True) -> tuple[Path, list[Any]
         "members": [m.key for m in members],
         "skipped_members": skipped,
         "code_version": code_version(),
-        "environment": _library_versions(),
+        "environment": library_versions(),
         "status": "running",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    from harness.datasets._splits import write_json_atomic
     from harness.distributed import is_main
+    from harness.fileio import write_json_atomic
 
     main = is_main()  # under torchrun rank 0 alone writes the entry and the leaderboard
     if main:
         write_json_atomic(entry_dir / ENTRY_FILE, entry)  # present (and flagged) even if interrupted
-    results = evaluate(run_config, progress=progress, detector=detector, members=members)
-    entry["status"] = "complete"
-    entry["device"] = _device_name(_devices(detector)[0])
-    if main:
-        write_json_atomic(entry_dir / ENTRY_FILE, entry)
-        from harness.leaderboard import write_leaderboards
+    try:
+        results = workflow.run(run_config, progress, detector=detector, members=members, leaderboard=False)
+        entry["status"] = "complete"
+        entry["device"] = device_name(_devices(detector)[0])
+        if main:
+            write_json_atomic(entry_dir / ENTRY_FILE, entry)
+    finally:
+        if main:  # once, after the entry's status is known (its flags show on the leaderboard)
+            from harness.leaderboard import write_leaderboards
 
-        write_leaderboards(Path(config.results_dir), Path(config.leaderboard_dir))  # shows the entry's flags
+            write_leaderboards(Path(run_config.results_dir), workflow.leaderboard_dir(run_config))
     return entry_dir / ENTRY_FILE, results, report
 
 
@@ -383,36 +376,32 @@ def _devices(detector: Any) -> list[Any]:
 
 def cli_submit(args: argparse.Namespace) -> int:
     """``harness submit``: build the config from flags, run, print the table and the entry path."""
-    from harness.cli import _data_cli, _translate_sets
     from harness.config import build_config
+    from harness.flags import data_flags, translate_sets
     from harness.runner import SuiteError, format_table
 
-    cli: dict[str, Any] = {
+    own = ("model", "checkpoint", "name")
+    cli: dict[str, Any] = {k: getattr(args, k) for k in own if hasattr(args, k)}
+    run = {
         k: getattr(args, k)
-        for k in (
-            "model",
-            "checkpoint",
-            "name",
-            "suite",
-            "device",
-            "results_dir",
-            "leaderboard_dir",
-            "precision",
-            "workers",
-            "fresh",
-        )
+        for k in ("suite", "device", "results_dir", "leaderboard_dir", "precision", "workers", "fresh")
         if hasattr(args, k)
     }
     if getattr(args, "gradient_free", False):
         cli["gradient_free"] = True
     if hasattr(args, "meta"):
         cli["meta"] = parse_meta(args.meta)
-    data = _data_cli(args)
+    data = data_flags(args)
     if data:
-        cli["data"] = data
-    config = build_config(
-        SubmitConfig, getattr(args, "config", None), cli=cli, sets=_translate_sets(getattr(args, "set", None))
-    )
+        run["data"] = data
+    if run:
+        cli["run"] = run
+    # --set items name run settings (attack.eps=..., batch_size=...) unless they are the entry's own
+    sets = [
+        item if item.partition("=")[0].split(".")[0] in (*own, "meta", "gradient_free", "run") else f"run.{item}"
+        for item in translate_sets(getattr(args, "set", None))
+    ]
+    config = build_config(SubmitConfig, getattr(args, "config", None), cli=cli, sets=sets)
     try:
         entry, results, report = submit(config, progress=not getattr(args, "quiet", False))
     except SuiteError as exc:

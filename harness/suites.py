@@ -17,11 +17,12 @@ Unknown attacks and unknown settings are rejected when the suite is loaded, befo
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.train import CONFIGS_DIR
+from harness.configs import CONFIGS_DIR
 
 SUITES_DIR = CONFIGS_DIR / "suites"
 
@@ -35,10 +36,11 @@ class SuiteMember:
 
     @property
     def key(self) -> str:
-        """The leaderboard column of this member: ``attack@tag`` (e.g. ``pgd@eps4of255``)."""
+        """The one key of this member: ``attack@tag`` (e.g. ``pgd@eps4of255``), the same string as
+        :func:`harness.results.result_key` of its result (a leaderboard column, a baseline entry)."""
         return f"{self.attack}@{self.tag}"
 
-    @property
+    @functools.cached_property
     def tag(self) -> str:
         """The file-name-safe budget tag of this member, the one place it is composed: strength,
         then codec ordering, threat model and scope (``eps4of255``, ``eps4of255+post-jpeg-quality75``,

@@ -24,14 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from harness.configs import CONFIGS_DIR
 from harness.data import DataConfig, PreparedData, prepare_dataset
-from harness.datasets._base import cache_root
-from harness.datasets._faces import resize_crops
+from harness.datasets import cache_root
+from harness.faces import resize_crops
 from harness.metrics import aggregate_by_video, auroc, video_labels
 from harness.scoring import batches, resolve_device, stream_probabilities
 from harness.stream import clip_indices, video_refs
-
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
 @dataclass(frozen=True)
@@ -215,7 +214,7 @@ class _TrainSet(torch.utils.data.Dataset):
 
     def epoch(self, workers: int, device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
         """This epoch's batches, in order (a new plan is drawn first)."""
-        from harness.stream import _init_worker, worker_context
+        from harness.stream import init_worker, worker_context
 
         self.new_epoch()
         return iter(
@@ -227,7 +226,7 @@ class _TrainSet(torch.utils.data.Dataset):
                 pin_memory=device.type == "cuda",
                 prefetch_factor=2 if workers > 0 else None,
                 multiprocessing_context=worker_context() if workers > 0 else None,
-                worker_init_fn=_init_worker if workers > 0 else None,
+                worker_init_fn=init_worker if workers > 0 else None,
             )
         )
 

@@ -11,7 +11,6 @@ import torch
 from harness.detectors import DETECTORS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_MESONET = REPO_ROOT.parent / "shared" / "models" / "mesonet"
 
 # Extra options that keep heavy defaults small; everything else comes from the builder's defaults.
 _SMALL_EXTRAS: dict[str, dict[str, Any]] = {

@@ -1,5 +1,7 @@
-"""Dataset adapters on miniature real layouts: labels, ids, groups, originals, identities, official
-splits, skipped entries, clear errors, and leak-free seeded manifests for every adapter."""
+"""Dataset adapters on the quirk-by-quirk miniature layouts of the real datasets (layouts.py):
+labels, ids, groups, originals, identities, official splits, skipped entries, clear errors, and
+leak-free seeded manifests for every layout variant. The checks every registered adapter gets, on
+its own example tree, are in test_dataset_conformance.py."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ from typing import Any
 
 import layouts
 import pytest
+from conformance import assert_leak_free
 from layouts import Media
 
 from harness.datasets import DATASETS
-from harness.datasets._base import FAKE, REAL, DatasetAdapter, DatasetError, DatasetIndex
-from harness.datasets._splits import Manifest, check_disjoint, make_manifest
+from harness.datasets._base import FAKE, REAL, DatasetError, DatasetIndex
+from harness.splits import Manifest, make_manifest
 
 
 @pytest.fixture(scope="session")
@@ -30,25 +33,6 @@ def index_of(name: str, root: Path, **options: Any) -> DatasetIndex:
 
 def skipped_reasons(index: DatasetIndex) -> dict[str, str]:
     return {s.video_id: s.reason for s in index.skipped}
-
-
-def assert_leak_free(manifest: Manifest, index: DatasetIndex) -> None:
-    """``check_disjoint`` plus the same rules checked here from the adapter's own records."""
-    check_disjoint(manifest)
-    records = index.by_id()
-    split_of = {r.video_id: r.split for r in manifest.rows}
-    assert len(split_of) == len(manifest.rows), "a video appears twice"
-    assert set(split_of) | {d.video_id for d in manifest.dropped} == set(records)
-    sides: dict[str, set[str]] = defaultdict(set)
-    for video_id, split in split_of.items():
-        sides["group " + records[video_id].group].add(split)
-        original = records[video_id].original
-        if original is not None:
-            sides["original " + original].add(split)  # fakes of one original, even an absent one
-            if original in split_of:
-                assert split_of[original] == split, f"{video_id} and its original {original} split apart"
-    crossing = {key: s for key, s in sides.items() if len(s) > 1}
-    assert not crossing, f"crosses splits: {crossing}"
 
 
 def assert_official(manifest: Manifest, index: DatasetIndex) -> None:
@@ -215,25 +199,6 @@ def test_synthetic_plan_draws_donors_within_circles_so_every_split_is_filled(
     manifest = make_manifest(DatasetIndex("synthetic", Path("/plan"), videos), "random", seed=0)
     assert all(manifest.split(s) for s in ("train", "val", "test"))
     assert len({r.group for r in manifest.rows}) >= len(circles)  # a circle with no fake stays apart
-
-
-@pytest.mark.parametrize("name", ["celebdf", "dfdc", "dfdc_faces", "ffpp", "folder"])
-def test_registry_resolves_each_adapter_class(name: str) -> None:
-    cls = DATASETS.get(name)
-    assert isinstance(cls, type) and issubclass(cls, DatasetAdapter)
-    assert cls.name == name and "random" in cls.protocols
-
-
-@pytest.mark.parametrize("name", ["celebdf", "dfdc", "dfdc_faces", "ffpp", "folder"])
-def test_missing_root_is_a_clear_error(name: str, tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="nowhere does not exist"):
-        index_of(name, tmp_path / "nowhere")
-
-
-@pytest.mark.parametrize("name", ["celebdf", "dfdc", "dfdc_faces", "ffpp", "folder"])
-def test_unknown_option_is_rejected(name: str, tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match="no options"):
-        DATASETS.get(name)(tmp_path, colour="blue")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -662,7 +627,7 @@ def test_folder_reads_a_sub_folder_of_frames_as_one_video(tmp_path: Path, media:
     """The layout `harness run --save-adversarial` writes: class/<video>/<frame>.png."""
     import numpy as np
 
-    from harness.datasets._faces import read_frames
+    from harness.faces import read_frames
 
     for i in (2, 0, 1):  # written out of order: frames are read in name order
         media.image(tmp_path / "fake" / "vid__a" / f"{i:06d}.png")

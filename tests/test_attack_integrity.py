@@ -2,7 +2,8 @@
 inside the budget; step sizes follow the budget; Square pushes every sample as far as its query
 budget allows; the per-sample self-checks (unperturbed, zero gradients) report what they say.
 
-Parametrized over the registry: a new attack gets these checks by being registered.
+The checks every registered attack gets (no parameter or buffer changed, 8-bit output inside the
+budget) are in :mod:`conformance` and run by ``test_attacks.py``; here are the attack-specific ones.
 """
 
 from __future__ import annotations
@@ -10,72 +11,19 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conformance import detector_state
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tiny import FAST_ATTACKS, faces, trained_detector
+from tiny import bn_detector, faces, trained_detector
 from torch import Tensor, nn
 
-from harness.attacks import ATTACKS, create_attack
+from harness.attacks import create_attack
 from harness.attacks._base import Attack, AttackConfig, AttackError, AttackModel, quantize_8bit
 from harness.attacks.square import margin
 from harness.detectors import wrap_model
 from harness.detectors._base import Detector
 
-NAMES = ATTACKS.names()
-FAST = FAST_ATTACKS
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-class _BNDropoutNet(nn.Module):
-    """BatchNorm (running statistics, a step counter) and Dropout: what a library in train mode breaks."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 6, 3, padding=1)
-        self.bn = nn.BatchNorm2d(6)
-        self.drop = nn.Dropout(0.5)
-        self.head = nn.Linear(6, 2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        h = F.relu(self.bn(self.conv(x)))
-        return self.head(self.drop(h.mean(dim=(2, 3))))
-
-
-def bn_detector() -> Detector:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(3)
-        net = _BNDropoutNet()
-        with torch.no_grad():  # non-trivial running statistics, as after training
-            net.bn.running_mean.uniform_(-0.2, 0.2)
-            net.bn.running_var.uniform_(0.5, 2.0)
-            net.bn.num_batches_tracked.fill_(100)
-    det = wrap_model(
-        net, name="bn-dropout", input_size=16, mean=(0.5,) * 3, std=(0.25,) * 3, reference="test"
-    )
-    return det.eval()
-
-
-def _state(det: nn.Module) -> dict[str, Tensor]:
-    out = {k: v.detach().clone() for k, v in det.state_dict().items()}
-    out.update({f"buffer:{k}": v.detach().clone() for k, v in det.named_buffers()})
-    return out
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_no_attack_changes_any_parameter_or_buffer(name: str) -> None:
-    det = bn_detector()
-    x, y = faces(8, seed=4)
-    before = _state(det)
-    with torch.no_grad():
-        clean = det(x)
-    create_attack(name, **FAST.get(name, {}))(det, x, y)
-    after = _state(det)
-    assert before.keys() == after.keys()
-    changed = [k for k in before if not torch.equal(before[k], after[k])]
-    assert not changed, f"{name} changed {changed}"
-    assert not any(m.training for m in det.modules()), f"{name} left the detector in train mode"
-    with torch.no_grad():
-        assert torch.equal(det(x), clean), f"{name}: clean logits moved"
 
 
 class _Corrupting(Attack):
@@ -94,10 +42,10 @@ class _Corrupting(Attack):
 def test_the_base_class_restores_and_refuses_a_changed_detector() -> None:
     det = bn_detector()
     x, y = faces(4, seed=4)
-    before = _state(det)
+    before = detector_state(det)
     with pytest.raises(AttackError, match="running_mean"):
         _Corrupting()(det, x, y)
-    after = _state(det)
+    after = detector_state(det)
     assert all(torch.equal(before[k], after[k]) for k in before), "snapshot restored"
 
 
@@ -112,21 +60,6 @@ def test_apgd_scores_its_points_in_eval_mode() -> None:
         ce_clean = F.cross_entropy(det(x), y, reduction="none")
         ce_adv = F.cross_entropy(det(res.x_adv), y, reduction="none")
     assert (ce_adv >= ce_clean - 1e-4).all()
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_attacked_frames_are_8bit_and_inside_the_budget(name: str) -> None:
-    det = trained_detector()
-    x, y = faces(8, seed=7)
-    attack = create_attack(name, **FAST.get(name, {}))
-    res = attack(det, x, y)
-    k = res.x_adv * 255
-    assert torch.equal(k, k.round()), f"{name}: attacked frames are not on the 8-bit grid"
-    assert res.quantized
-    if attack.norm == "linf":
-        assert float(res.linf.max()) <= attack.eps + 1e-6
-    elif attack.norm == "l2":
-        assert float(res.l2.max()) <= attack.eps + 1e-4
 
 
 def test_quantize_off_keeps_the_float_attack() -> None:

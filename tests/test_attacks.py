@@ -1,113 +1,38 @@
-"""Attacks: the contract of every registered attack, its effect on a tiny trained detector, clips,
-reproducibility, target selection, sanity relations between attacks, and input errors.
+"""Attacks: every registered attack through the conformance checks (:mod:`conformance`: the
+contract, its effect on a tiny trained detector, clips, reproducibility, target selection,
+integrity), then sanity relations between attacks, configs and input errors.
 
-Parametrized over the registry: a new attack is tested by being registered. ``FAST`` holds
-settings that keep an attack quick here; ``EFFECTIVE`` budgets where the defaults are tuned for
-224-px detectors and thousands of queries rather than a 16x16 toy.
+Parametrized over the registry: a new attack is tested by being registered.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from tiny import (
-    FAST_ATTACKS,
-    auroc,
-    clips,
-    faces,
-    matched_clip_detector,
-    matched_detector,
-    p_fake,
-    tiny_clip_detector,
-    trained_detector,
-)
+from conformance import ATTACK_CHECKS, ce, check_ids
+from tiny import auroc, faces, matched_detector, trained_detector
 
 from harness.attacks import ATTACKS, create_attack
 from harness.attacks._base import Attack, AttackConfig, AttackError, AttackModel
-from harness.config import ConfigError, build_config
-from harness.detectors._base import Detector
+from harness.config import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 NAMES = ATTACKS.names()
-
-FAST = FAST_ATTACKS
-EFFECTIVE: dict[str, dict[str, Any]] = {
-    "square": {"n_queries": 300, "eps": "8/255"},
-    # One perturbation for all: it can push the fakes toward "real" (its default), not both ways.
-    "uap": {"target": "fake", "epochs": 10},
-    # A decision-based attack stops just across the decision boundary; rounding to 8 bits can
-    # pull such points back (the harness reports that honestly): here the float case is tested.
-    "hopskipjump": {"max_iter": 10, "max_eval": 100, "init_eval": 20, "eps": 1.0, "quantize": False},
-}
-# Minimal-perturbation attacks return a sample unchanged unless they flip its label.
-MINIMAL = {"cw", "hopskipjump"}
-STRONG: dict[str, dict[str, Any]] = {  # perturbations at settings that must change the scores
-    "jpeg": {"quality": 5},
-    "h264": {"crf": 51},
-    "blur": {"sigma": 2.0},
-    "noise": {"sigma": 0.3},
-    "resize": {"scale": 0.25},
-}
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def make(name: str, **settings: Any) -> Attack:
-    return create_attack(name, **{**FAST.get(name, {}), **settings})
-
-
-def is_adversarial(attack: Attack) -> bool:
-    return attack.uses_gradients or attack.black_box
-
-
-def assert_contract(attack: Attack, x: torch.Tensor, x_adv: torch.Tensor) -> None:
-    assert x_adv.shape == x.shape and x_adv.dtype == x.dtype and x_adv.device == x.device
-    assert torch.isfinite(x_adv).all() and x_adv.min() >= 0 and x_adv.max() <= 1
-    delta = (x_adv - x).flatten(1)
-    if attack.norm == "linf":
-        assert delta.abs().amax(dim=1).max() <= attack.eps + 1e-6
-    elif attack.norm == "l2":
-        assert delta.norm(dim=1).max() <= attack.eps + 1e-4
-
-
-def ce(detector: Detector, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return F.cross_entropy(detector(x), y, reduction="none")
-
-
-# -- registry, configs, CLI ------------------------------------------------------------------------
-def test_all_attacks_registered_with_their_file_name() -> None:
-    expected = {"fgsm", "pgd", "pgdl2", "mifgsm", "apgd", "cw", "square", "hopskipjump"}
-    expected |= {"jpeg", "h264", "blur", "noise", "resize"}
-    assert expected <= set(NAMES)
-    for name in NAMES:
-        cls = ATTACKS.get(name)
-        assert issubclass(cls, Attack) and cls.name == name
-        assert cls.__module__ == f"harness.attacks.{name}"  # file name = registry key
-        assert cls.norm in ("linf", "l2", None)
-        assert isinstance(cls.uses_gradients, bool) and isinstance(cls.black_box, bool)
-        assert dataclasses.is_dataclass(cls.Config) and cls.Config.__dataclass_params__.frozen
-        assert ("eps" in {f.name for f in dataclasses.fields(cls.Config)}) == (cls.norm is not None)
-        assert ATTACKS.description(name)
-
-
+@pytest.mark.parametrize("check", ATTACK_CHECKS, ids=check_ids(ATTACK_CHECKS))
 @pytest.mark.parametrize("name", NAMES)
-def test_yaml_holds_the_defaults(name: str) -> None:
-    cls = ATTACKS.get(name)
-    path = REPO_ROOT / "configs" / "attacks" / f"{name}.yaml"
-    assert path.is_file(), f"missing {path}"
-    assert build_config(cls.Config, path) == cls.Config()
-    assert create_attack(name, path).config == cls.Config()
+def test_attack_conforms(name: str, check: Callable[[str, Path], None], tmp_path: Path) -> None:
+    check(name, tmp_path)
 
 
+# -- configs and CLI ---------------------------------------------------------------------------------
 def test_settings_accept_fractions_and_reject_unknown_keys() -> None:
     assert create_attack("pgd", eps="8/255").config.eps == pytest.approx(8 / 255)
     with pytest.raises(ConfigError, match="Did you mean 'steps'"):
@@ -134,118 +59,6 @@ def test_harness_ls_attacks_lists_them_all(capsys: pytest.CaptureFixture[str]) -
     assert main(["ls", "attacks"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert listed == NAMES
-
-
-# -- the contract, for every attack --------------------------------------------------------------------
-@pytest.mark.parametrize("name", NAMES)
-def test_contract_budget_range_mode_grads(name: str) -> None:
-    det = trained_detector()
-    det.train()
-    det.model.head.eval()  # a mixed state must come back exactly
-    frozen = det.model.features[0].bias
-    frozen.requires_grad_(False)
-    x, y = faces(16, seed=3)
-    attack = make(name)
-    result = attack(det, x, y)
-    assert_contract(attack, x, result.x_adv)
-    assert det.training and det.model.features.training and not det.model.head.training
-    assert all(p.grad is None for p in det.parameters())
-    assert not frozen.requires_grad
-    assert all(p.requires_grad for p in det.parameters() if p is not frozen)
-    assert det.check_range
-    assert result.attacked.all() and result.seconds > 0
-    assert (result.queries > 0) == is_adversarial(attack)
-    assert torch.allclose(result.linf, (result.x_adv - x).flatten(1).abs().amax(dim=1))
-    if is_adversarial(attack):
-        assert (result.x_adv != x).any()
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_non_contiguous_input_is_accepted(name: str) -> None:
-    # Crops come from HWC arrays: a permuted (channels-last) batch must work with every attack.
-    det = trained_detector()
-    x, y = faces(4, seed=5)
-    x_cl = x.contiguous(memory_format=torch.channels_last)
-    assert not x_cl.is_contiguous()
-    result = make(name)(det, x_cl, y)
-    assert_contract(make(name), x, result.x_adv)
-
-
-@pytest.mark.parametrize("kind", ["frame", "clip"])
-@pytest.mark.parametrize("name", NAMES)
-def test_lowers_auroc(name: str, kind: str) -> None:
-    if kind == "frame":
-        det, (x, y) = trained_detector(), faces(16, seed=5)
-    else:
-        det, (x, y) = matched_clip_detector(frames=3), clips(8, frames=3, seed=5)
-    clean = auroc(det, x, y)
-    assert clean > 0.99
-    attack = make(name, **EFFECTIVE.get(name, {}))
-    result = attack(det, x, y)
-    attacked = auroc(det, result.x_adv, y)
-    if is_adversarial(attack):
-        assert attacked <= clean - 0.5, f"{name}: AUROC {clean:.3f} -> {attacked:.3f}"
-        assert ce(det, result.x_adv, y).mean() > ce(det, x, y).mean()
-    else:
-        assert attacked <= clean + 1e-9
-        strong = make(name, **STRONG.get(name, {}))(det, x, y).x_adv
-        assert (p_fake(det, strong) - p_fake(det, x)).abs().mean() > 0.05
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_reproducible_from_seed_without_touching_global_rng(name: str) -> None:
-    det = trained_detector()
-    x, y = faces(8, seed=7)
-    torch_state, np_state, py_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
-    a = make(name, seed=1)(det, x, y).x_adv
-    b = make(name, seed=1)(det, x, y).x_adv
-    assert torch.equal(a, b)
-    assert torch.equal(torch.get_rng_state(), torch_state)
-    assert np.array_equal(np.random.get_state()[1], np_state[1]) and random.getstate() == py_state
-    attack = make(name, seed=2)
-    if attack.randomized:
-        assert not torch.equal(attack(det, x, y).x_adv, a)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_target_selects_samples(name: str) -> None:
-    det = trained_detector()
-    x, y = faces(8, seed=9)
-    for target, label in (("fake", 1), ("real", 0)):
-        result = make(name, target=target)(det, x, y)
-        untouched = y != label
-        assert torch.equal(result.x_adv[untouched], x[untouched])  # bit-identical
-        assert torch.equal(result.attacked, y == label)
-        assert (result.x_adv[~untouched] != x[~untouched]).any()
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_clip_detector(name: str) -> None:
-    det = tiny_clip_detector(frames=3)
-    det.train()
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(4, 3, 3, 16, 16, generator=gen).mul(255).round().div(255)  # 8-bit, as decoded
-    y = torch.tensor([0, 1, 0, 1])
-    attack = make(name)
-    result = attack(det, x, y)
-    assert_contract(attack, x, result.x_adv)  # budget per clip
-    assert det.training and all(p.grad is None for p in det.parameters())
-    det.eval()  # no dropout when scoring
-    if is_adversarial(attack):
-        before, after = ce(det, x, y), ce(det, result.x_adv, y)
-        assert (after >= before - 1e-5).all()
-        if attack.uses_gradients and name not in MINIMAL:
-            assert after.mean() > before.mean()
-
-
-@pytest.mark.parametrize("name", [n for n in NAMES if ATTACKS.get(n).norm is None])
-def test_perturbations_do_not_depend_on_the_rest_of_the_batch(name: str) -> None:
-    attack = make(name)
-    if attack.randomized:
-        pytest.skip("randomized: the noise drawn depends on the batch shape")
-    det = trained_detector()
-    x, y = faces(6, seed=29)
-    assert torch.equal(attack(det, x, y).x_adv[:2], attack(det, x[:2], y[:2]).x_adv)
 
 
 # -- sanity relations ------------------------------------------------------------------------------------

@@ -238,10 +238,12 @@ def test_baseline_files_round_trip_sorted_and_errors_name_the_fix(tmp_path: Path
 
 def test_a_mismatched_baseline_stops_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import harness.runner
+    import harness.workflow
 
     def boom(*a: Any, **k: Any) -> None:
-        raise AssertionError("evaluate must not run")
+        raise AssertionError("nothing may run")
 
+    monkeypatch.setattr(harness.workflow, "run", boom)
     monkeypatch.setattr(harness.runner, "evaluate", boom)
     baseline = write_baseline(tmp_path / "b.json", {**_snap(), "suite": "smoke"})
     config = CheckConfig(baseline=str(baseline), run=RunConfig(detector="xception", suite="smoke"))
@@ -249,6 +251,76 @@ def test_a_mismatched_baseline_stops_before_any_work(tmp_path: Path, monkeypatch
         check(config, progress=False)
     rc = main(["check", "--detector", "xception", "--baseline", str(tmp_path / "missing.json")])
     assert rc == 2
+
+
+def test_a_failing_members_reason_comes_from_the_suite_errors_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reasons are ``SuiteError.failures`` as the runner held them, not cut from its message
+    (one reason here names another failing member, which message parsing would split apart)."""
+    import harness.workflow
+    from harness.runner import MemberFailure, RunResult, SuiteError
+
+    suite = tmp_path / "mini.yaml"
+    suite.write_text(
+        "name: mini\nmembers:\n  - attack: fgsm\n    eps: 4/255\n  - attack: jpeg\n    quality: 50\n"
+        "  - attack: blur\n"
+    )
+    finished = {
+        "attack": "fgsm",
+        "budget_tag": "eps4of255",
+        "norm": "linf",
+        "detector": "cnn",
+        "dataset": "synthetic",
+        "split_manifest_hash": "ab" * 32,
+        "checkpoint_sha256": "cd" * 32,
+        "attack_config": {"eps": 4 / 255, "seed": 0},
+        "metrics": {
+            "auroc_adv": 0.40,
+            "auroc_adv_ci": [0.35, 0.45],
+            "auroc_clean": 0.95,
+            "auroc_clean_ci": [0.90, 1.0],
+            "n_videos": 40,
+        },
+    }
+    jpeg_reason = "codec exploded; blur@sigma1: shares the codec"
+    failures = [
+        MemberFailure(JPEG, "RuntimeError", jpeg_reason),
+        MemberFailure("blur@sigma1", "ValueError", "kernel too large"),
+    ]
+    seen: dict[str, Any] = {}
+
+    def run(config: RunConfig, progress: bool = True, **kw: Any) -> Any:
+        seen.update(config=config, **kw)
+        raise SuiteError(failures, [RunResult(finished)], 3)
+
+    monkeypatch.setattr(harness.workflow, "run", run)
+    baseline = write_baseline(tmp_path / "b.json", _snap())
+    junit = tmp_path / "junit.xml"
+    config = CheckConfig(
+        baseline=str(baseline),
+        run=RunConfig(detector="cnn", suite=str(suite)),
+        results_dir=str(tmp_path / "runs"),
+        junit=str(junit),
+    )
+    report = check(config, progress=False)
+
+    assert report.current["failed_members"] == {JPEG: jpeg_reason, "blur@sigma1": "kernel too large"}
+    diffs = _by_key(list(report.diffs))
+    assert diffs[FGSM].status == PASS
+    assert (
+        diffs[JPEG].status == ERROR and diffs[JPEG].message == f"the attack failed in this run: {jpeg_reason}"
+    )
+    blur = diffs["blur@sigma1"]
+    assert (
+        blur.status == ERROR and blur.message == "new member; its attack failed in this run: kernel too large"
+    )
+    assert not report.passed and report.results == ()
+    assert _junit(junit).get("errors") == "2"
+    # The check runs the whole workflow into its own folder, with a leaderboard of its own results.
+    assert seen["leaderboard"] is True
+    assert seen["config"].results_dir == str(tmp_path / "runs")
+    assert seen["config"].leaderboard_dir == str(tmp_path / "runs" / "leaderboards")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,13 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from harness.attacks import ATTACKS
 from harness.cli import main
+from harness.datasets import DATASETS
 from harness.detectors import DETECTORS
 
 HEAVY = ("torch", "timm", "art", "facenet_pytorch", "av", "cv2", "torchattacks")
 
 
-@pytest.mark.parametrize("kind", ["detectors", "attacks", "datasets"])
+REGISTRIES = {"detectors": DETECTORS, "attacks": ATTACKS, "datasets": DATASETS}
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRIES))
 def test_ls_imports_no_heavy_library(kind: str, tmp_path: Path) -> None:
     code = (
         "import io, json, sys, contextlib\n"
@@ -30,16 +35,14 @@ def test_ls_imports_no_heavy_library(kind: str, tmp_path: Path) -> None:
     result = json.loads(out.stdout)
     assert result["rc"] == 0
     assert result["heavy"] == []
-    if kind == "detectors":
-        listed = [line.split()[0] for line in result["out"].splitlines()]
-        assert listed == DETECTORS.names()
+    rows = [line.split(maxsplit=1) for line in result["out"].splitlines()]
+    assert rows == [[name, desc] for name, desc in REGISTRIES[kind].describe()]
 
 
-def test_console_script_lists_all_ten_detectors() -> None:
+def test_console_script_lists_every_registered_detector() -> None:
     exe = Path(sys.executable).with_name("harness")
     out = subprocess.run([str(exe), "ls", "detectors"], capture_output=True, text=True, check=True)
-    names = {line.split()[0] for line in out.stdout.splitlines()}
-    assert len(names) == 10 and "xception" in names and "cnn_lstm" in names
+    assert [line.split()[0] for line in out.stdout.splitlines()] == DETECTORS.names()
 
 
 def test_unknown_detector_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:

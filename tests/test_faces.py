@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from helpers import face_image, face_video
 
-from harness.datasets import _faces
+from harness import faces as _faces
 from harness.datasets._base import DatasetIndex, VideoRecord
-from harness.datasets._faces import (
+from harness.faces import (
     FaceCache,
     FaceConfig,
     crops_to_tensor,
@@ -107,7 +107,7 @@ def test_second_run_decodes_and_detects_nothing(
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(_faces, "read_frames", boom)
+    monkeypatch.setattr(_faces.track, "read_frames", boom)  # where decode_video reads
     monkeypatch.setattr(_faces.FaceDetector, "detect", boom)
     second = extract_faces(index, index.videos, config, cache_dir=tmp_path, progress=False, with_crops=True)
     assert second.decoded == 0

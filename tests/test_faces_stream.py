@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,9 @@ import numpy as np
 import pytest
 from helpers import face_image, face_video
 
-from harness.datasets import _faces
+from harness import faces as _faces
 from harness.datasets._base import DatasetIndex, VideoRecord
-from harness.datasets._faces import ExtractionReport, FaceConfig, FaceTrack, extract_faces
+from harness.faces import ExtractionReport, FaceConfig, FaceTrack, extract_faces
 
 CONFIG = FaceConfig(detector="haar", num_frames=4, crop_size=32)
 BAD = {"real/noface", "fake/corrupt", "fake/empty", "fake/absent"}
@@ -153,7 +155,7 @@ def test_shards_extract_every_video_once_then_the_cache_gives_the_full_report(
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(_faces, "decode_video", boom)
+    monkeypatch.setattr(_faces.extract, "decode_video", boom)  # where the decode workers call it
     monkeypatch.setattr(_faces.FaceDetector, "detect", boom)
     full = extract_faces(media, media.videos, CONFIG, tmp_path / "sharded", progress=False, with_crops=True)
     assert full.decoded == 0 and all(t.cached for t in full.tracks.values())
@@ -220,3 +222,12 @@ def test_mtcnn_detects_frames_of_several_sizes_in_one_call(media: DatasetIndex) 
     alone_a, alone_b = detector.detect(a), detector.detect(b)
     assert together == [alone_a[0], alone_b[0], alone_a[1], alone_b[1]]
     assert all(hit is not None for hit in together)
+
+
+def test_package_import_is_light_and_keeps_its_names() -> None:
+    """``harness.faces`` (a package) imports no decoder, detector or torch, and re-exports its API."""
+    heavy = "{'torch', 'av', 'cv2', 'facenet_pytorch', 'tqdm'}"
+    code = f"import sys, harness.faces; bad = {heavy} & set(sys.modules); assert not bad, bad"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    missing = [name for name in _faces.__all__ if not hasattr(_faces, name)]
+    assert not missing, missing

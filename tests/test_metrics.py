@@ -393,3 +393,15 @@ def test_attack_success_counts_only_the_attacked_videos():
 def test_import_is_light():
     code = "import sys, harness.metrics; bad = {'sklearn', 'torch'} & set(sys.modules); assert not bad, bad"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_package_exports_the_public_api_from_its_modules():
+    """Every public name comes from one submodule of the package, under the same object."""
+    import importlib
+
+    for name in m.__all__:
+        obj = getattr(m, name)
+        if callable(obj):
+            module = importlib.import_module(obj.__module__)
+            assert module.__name__.startswith("harness.metrics.") and getattr(module, name) is obj
+    assert m.bootstrap_ci.__module__ == "harness.metrics.bootstrap" and m.auroc is m.ranking.auroc

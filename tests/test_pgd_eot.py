@@ -67,7 +67,8 @@ def test_bad_settings_are_refused(bad: dict) -> None:
 
 
 def _run(tiny: Any, tmp_path: Path, **options: Any) -> dict[str, Any]:
-    from harness.runner import RunConfig, evaluate
+    from harness import workflow
+    from harness.runner import RunConfig
 
     data, ckpt = tiny
     config = RunConfig(
@@ -81,7 +82,7 @@ def _run(tiny: Any, tmp_path: Path, **options: Any) -> dict[str, Any]:
         results_dir=str(tmp_path / "r"),
         leaderboard_dir=str(tmp_path / "l"),
     )
-    return evaluate(config, progress=False)[0].result
+    return workflow.run(config, progress=False)[0].result
 
 
 def test_the_three_orderings_are_one_axis_of_the_results(tiny: Any, tmp_path: Path) -> None:
@@ -117,8 +118,9 @@ def test_a_bad_codec_or_two_orderings_fail_before_any_work(tiny: Any, tmp_path: 
 
 
 def test_uap_is_learned_on_the_train_split_and_applied_to_the_test_split(tiny: Any, tmp_path: Path) -> None:
+    from harness import workflow
     from harness.data import prepare_dataset
-    from harness.runner import RunConfig, evaluate
+    from harness.runner import RunConfig
     from harness.stream import video_refs
 
     data, ckpt = tiny
@@ -133,7 +135,7 @@ def test_uap_is_learned_on_the_train_split_and_applied_to_the_test_split(tiny: A
         results_dir=str(tmp_path / "r"),
         leaderboard_dir=str(tmp_path / "l"),
     )
-    (run,) = evaluate(config, progress=False)
+    (run,) = workflow.run(config, progress=False)
     result = run.result
     train_fakes = [r for r in video_refs(prepare_dataset(data, progress=False), "train") if r.label == 1]
     assert result["split"] == "test" and result["target"] == "fake"
@@ -141,4 +143,4 @@ def test_uap_is_learned_on_the_train_split_and_applied_to_the_test_split(tiny: A
     assert result["attack_fit"]["steps"] > 0 and result["metrics"]["linf_max"] <= 8 / 255 + 1e-6
     assert result["metrics"]["auroc_adv"] <= result["metrics"]["auroc_clean"]
     with pytest.raises(ValueError, match="learns on the train split"):
-        evaluate(RunConfig(**{**config.__dict__, "split": "all", "fresh": True}), progress=False)
+        workflow.run(RunConfig(**{**config.__dict__, "split": "all", "fresh": True}), progress=False)

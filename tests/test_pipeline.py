@@ -11,19 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from harness.pipeline import (
-    FrameToFace,
-    box_iou,
-    crop_faces_torch,
-    crop_geometry,
-    deliver,
-    encode_video,
-    fidelity,
-    read_frames_at,
-    read_video,
-)
-from harness.runner import RunConfig, evaluate
+from harness import workflow
+from harness.pipeline import FrameToFace, box_iou, crop_faces_torch, crop_geometry
+from harness.runner import RunConfig
 from harness.threat import ThreatConfig, member_threat
+from harness.video import deliver, encode_video, fidelity, read_frames_at, read_video
 
 
 def _run(tiny: Any, tmp_path: Path, **over: Any) -> Any:
@@ -40,7 +32,7 @@ def _run(tiny: Any, tmp_path: Path, **over: Any) -> Any:
         leaderboard_dir=str(tmp_path / "lb"),
         **over,
     )
-    (run,) = evaluate(config, progress=False)
+    (run,) = workflow.run(config, progress=False)
     return run
 
 
@@ -65,7 +57,7 @@ def test_lossless_delivery_reproduces_the_harness_scores_exactly(tiny: Any, tmp_
 
 
 def test_pipeline_attack_is_scored_on_the_re_encoded_re_detected_video(tiny: Any, tmp_path: Path) -> None:
-    from harness.datasets._faces import FaceConfig
+    from harness.faces import FaceConfig
     from harness.predict import predict
 
     data, ckpt = tiny
@@ -120,8 +112,8 @@ def test_pipeline_runs_resume_and_refuse_what_they_cannot_do(tiny: Any, tmp_path
 
 def test_differentiable_crop_matches_the_cached_crop_and_guards_the_detector(tiny: Any) -> None:
     from harness.data import prepare_dataset
-    from harness.datasets._faces import crops_to_tensor
     from harness.detectors import create_detector
+    from harness.faces import crops_to_tensor
     from harness.stream import CropReader
 
     data, ckpt = tiny
@@ -218,8 +210,7 @@ def _hand(key: str, adv: float, ci: float = 0.05, sha: str = "ab" * 32, **extra:
 
 
 def test_the_leaderboard_shows_the_pipeline_threat_model_in_its_own_table(tmp_path: Path) -> None:
-    from harness.leaderboard import render
-    from harness.threat_table import threat_table
+    from harness.leaderboard import render, threat_table
 
     results = [
         _hand("pgd@eps4of255", 0.6),
@@ -290,7 +281,7 @@ def test_clip_detectors_go_through_the_pipeline_too(tiny: Any, tmp_path: Path) -
         results_dir=str(tmp_path / "results"),
         leaderboard_dir=str(tmp_path / "lb"),
     )
-    (run,) = evaluate(config, progress=False, detector=model)
+    (run,) = workflow.run(config, progress=False, detector=model)
     rows = _videos(run)
     assert rows and all(abs(float(r["codec_score"]) - float(r["clean_score"])) < 1e-6 for r in rows)
     assert run.result["metrics"]["linf_delivered_max"] <= 8 / 255 + 1e-6
@@ -299,16 +290,15 @@ def test_clip_detectors_go_through_the_pipeline_too(tiny: Any, tmp_path: Path) -
 
 def test_the_command_line_sets_the_threat_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """``--threat pipeline --set threat.crf=...`` reach the run's config (CLI > YAML > defaults)."""
-    import harness.runner as runner
     from harness import cli
 
     seen: list[Any] = []
 
-    def fake_evaluate(config: RunConfig, progress: bool = True) -> list[Any]:
+    def fake_run(config: RunConfig, progress: bool = True, **_: Any) -> list[Any]:
         seen.append(config)
         return []
 
-    monkeypatch.setattr(runner, "evaluate", fake_evaluate)
+    monkeypatch.setattr(workflow, "run", fake_run)
     base = ["run", "--detector", "cnn", "--attack", "pgd_eot", "-q"]
     assert cli.main([*base, "--threat", "pipeline", "--set", "threat.crf=lossless"]) == 0
     assert cli.main([*base, "--threat", "pipeline", "--set", "threat.crf=30", "--name", "x1"]) == 0

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 import torch
 
+from harness import workflow
 from harness.checkpoint import load_checkpoint, save_checkpoint
 from harness.cli import main
 from harness.config import build_config
 from harness.data import DataConfig, prepare_dataset
-from harness.runner import RunConfig, evaluate, format_table
+from harness.runner import RunConfig, format_table
 
 
 def _run_config(
@@ -52,7 +53,7 @@ def test_run_writes_results_records_and_leaderboards(tiny: tuple[DataConfig, Pat
         attack="pgd",
         n_boot=200,
     )
-    results = evaluate(config, progress=False)
+    results = workflow.run(config, progress=False)
     assert [r.result["budget_tag"] for r in results] == ["eps1of255", "eps8of255"]
     for r in results:
         saved = json.loads(r.path.read_text())
@@ -147,7 +148,7 @@ def test_nan_scores_are_a_clear_error_and_write_nothing(
         leaderboard_dir=str(tmp_path / "l"),
     )
     with pytest.raises(FloatingPointError, match="non-finite scores"):
-        evaluate(config, progress=False)
+        workflow.run(config, progress=False)
     assert not list((tmp_path / "r").rglob("*.json")), "no result is written"
 
 
@@ -178,7 +179,7 @@ def test_saved_adversarial_crops_rescore_to_the_attacked_auroc(
         save_adversarial=str(saved),
         n_boot=50,
     )
-    (first,) = evaluate(config, progress=False)
+    (first,) = workflow.run(config, progress=False)
     attacked = first.result["metrics"]
     n_real = len(list((saved / "real").iterdir()))
     n_fake = len(list((saved / "fake").iterdir()))
@@ -226,7 +227,7 @@ def test_saved_adversarial_crops_rescore_to_the_attacked_auroc(
 
 
 def test_result_files_hold_no_absolute_paths(tiny: tuple[DataConfig, Path], tmp_path: Path) -> None:
-    (result,) = evaluate(_run_config(tiny, tmp_path, attack="fgsm", n_boot=20), progress=False)
+    (result,) = workflow.run(_run_config(tiny, tmp_path, attack="fgsm", n_boot=20), progress=False)
     text = result.path.read_text()
     assert str(tmp_path) not in text and '"/' not in text, "no absolute path of this machine"
     saved = json.loads(text)

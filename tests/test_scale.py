@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 import torch
 
+from harness import workflow
 from harness.config import build_config
 from harness.data import DataConfig, prepare_dataset
-from harness.runner import RunConfig, evaluate
+from harness.runner import RunConfig
 from harness.stream import plan_units, shard, video_refs
 
 BIN = Path(sys.executable).parent
@@ -128,7 +129,7 @@ def test_evaluation_streams_and_never_loads_a_whole_split(
         results_dir=str(tmp_path / "r"),
         leaderboard_dir=str(tmp_path / "l"),
     )
-    (result,) = evaluate(config, progress=False)
+    (result,) = workflow.run(config, progress=False)
     assert result.result["execution"]["batches"] >= 2 and result.result["world_size"] == 1
     assert not (tmp_path / "r" / ".partial").exists(), "resume records are removed once the run is done"
 
@@ -289,7 +290,7 @@ def test_out_of_memory_halves_the_batch_and_keeps_the_numbers(tiny: Any, tmp_pat
                 "leaderboard_dir": str(tmp_path / where / "lb"),
             },
         )
-        (r,) = evaluate(config, progress=False, detector=det)
+        (r,) = workflow.run(config, progress=False, detector=det)
         return r.result
 
     normal, halved = run(None, "normal"), run(3, "halved")
@@ -317,7 +318,7 @@ def test_low_precision_runs_on_the_cpu_and_is_recorded(tiny: Any, tmp_path: Path
             leaderboard_dir=str(tmp_path / p / "l"),
             **extra,
         )
-        return evaluate(config, progress=False)[0].result
+        return workflow.run(config, progress=False)[0].result
 
     low, full = run(precision, channels_last=True), run("fp32")
     assert low["precision"] == precision and low["channels_last"] and full["precision"] == "fp32"

@@ -176,7 +176,8 @@ def test_the_detector_is_unchanged(one_thread: None) -> None:
 
 
 def _run(tiny: Any, tmp_path: Path, **options: Any) -> dict[str, Any]:
-    from harness.runner import RunConfig, evaluate
+    from harness import workflow
+    from harness.runner import RunConfig
 
     data, ckpt = tiny
     config = RunConfig(
@@ -191,7 +192,7 @@ def _run(tiny: Any, tmp_path: Path, **options: Any) -> dict[str, Any]:
         results_dir=str(tmp_path / "r"),
         leaderboard_dir=str(tmp_path / "l"),
     )
-    return evaluate(config, progress=False)[0].result
+    return workflow.run(config, progress=False)[0].result
 
 
 def test_evaluate_with_scope_video_writes_its_own_result(tiny: Any, tmp_path: Path) -> None:

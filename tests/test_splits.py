@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.datasets._base import DatasetError, DatasetIndex, VideoRecord
-from harness.datasets._splits import (
+from harness.splits import (
     GROUPING,
     Manifest,
     ManifestRow,

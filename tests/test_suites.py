@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from harness import workflow
 from harness.config import build_config
-from harness.runner import RunConfig, SuiteError, evaluate
+from harness.runner import RunConfig, SuiteError
 from harness.suites import available_suites, load_suite, strength_tag
 
 
@@ -78,7 +79,7 @@ def _config(tiny: tuple[Any, Path], tmp_path: Path, **cli: Any) -> RunConfig:
 def test_a_suite_run_scores_clean_once_and_writes_one_result_per_member(
     tiny: tuple[Any, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import harness.runner as runner
+    from harness.runner import compute, member
 
     suite = tmp_path / "mini.yaml"
     suite.write_text(
@@ -86,9 +87,15 @@ def test_a_suite_run_scores_clean_once_and_writes_one_result_per_member(
         "  - attack: jpeg\n    quality: 30\n  - attack: noise\n"
     )
     calls = []
-    real = runner._run_stage
-    monkeypatch.setattr(runner, "_run_stage", lambda ctx, name, *a: calls.append(name) or real(ctx, name, *a))
-    results = evaluate(_config(tiny, tmp_path, suite=str(suite)), progress=False)
+    real = member.run_stage
+
+    def counted(ctx: Any, name: str, *a: Any) -> Any:
+        calls.append(name)
+        return real(ctx, name, *a)
+
+    monkeypatch.setattr(compute, "run_stage", counted)  # the clean stage
+    monkeypatch.setattr(member, "run_stage", counted)  # the members' stages
+    results = workflow.run(_config(tiny, tmp_path, suite=str(suite)), progress=False)
     assert calls.count("clean") == 1, "validation and test split scored clean once, in one stage"
     assert len(calls) == 1 + len(results), "then one stage per member"
     tags = [(r.result["attack"], r.result["budget_tag"]) for r in results]
@@ -121,7 +128,7 @@ def test_a_failing_member_keeps_the_finished_results(
     suite = tmp_path / "two.yaml"
     suite.write_text("members:\n  - attack: blur\n  - attack: jpeg\n    quality: 50\n")
     with pytest.raises(SuiteError, match="blur@sigma1: codec exploded") as info:
-        evaluate(_config(tiny, tmp_path, suite=str(suite)), progress=False)
+        workflow.run(_config(tiny, tmp_path, suite=str(suite)), progress=False)
     assert [r.result["attack"] for r in info.value.results] == ["jpeg"]
     assert (tmp_path / "results" / "synthetic" / "cnn" / "jpeg-quality50.json").is_file()
     assert "jpeg@quality50" in (tmp_path / "lb" / "leaderboard.md").read_text()
@@ -130,17 +137,17 @@ def test_a_failing_member_keeps_the_finished_results(
 def test_attack_settings_do_not_combine_with_a_suite(tiny: tuple[Any, Path], tmp_path: Path) -> None:
     config = _config(tiny, tmp_path, suite="smoke", attack_options={"steps": 3})
     with pytest.raises(ValueError, match="do not combine with --suite"):
-        evaluate(config, progress=False)
+        workflow.run(config, progress=False)
 
 
 def test_a_list_of_any_strength_setting_gives_a_curve(tiny: tuple[Any, Path], tmp_path: Path) -> None:
     config = _config(tiny, tmp_path, attack="jpeg", attack_options={"quality": [90, 20]})
-    results = evaluate(config, progress=False)
+    results = workflow.run(config, progress=False)
     assert [r.result["budget_tag"] for r in results] == ["quality90", "quality20"]
 
 
 def test_frames_per_video_scores_fewer_crops_per_video(tiny: tuple[Any, Path], tmp_path: Path) -> None:
-    full = evaluate(_config(tiny, tmp_path, attack="noise"), progress=False)[0].result["metrics"]
-    few = evaluate(_config(tiny, tmp_path, attack="noise", frames_per_video=2), progress=False)[0].result
+    full = workflow.run(_config(tiny, tmp_path, attack="noise"), progress=False)[0].result["metrics"]
+    few = workflow.run(_config(tiny, tmp_path, attack="noise", frames_per_video=2), progress=False)[0].result
     assert few["metrics"]["n_samples"] == 2 * few["metrics"]["n_videos"] < full["n_samples"]
     assert few["config"]["frames_per_video"] == 2 and few["metrics"]["n_videos"] == full["n_videos"]

@@ -14,7 +14,6 @@ import pytest
 from harness.datasets import DATASETS
 from harness.datasets import _synthetic_faces as sf
 from harness.datasets._base import FAKE, REAL, DatasetError, DatasetIndex, strip_suffix
-from harness.datasets._splits import make_manifest
 from harness.datasets.synthetic import (
     GENERATOR_VERSION,
     METADATA,
@@ -23,6 +22,7 @@ from harness.datasets.synthetic import (
     _plan_videos,
     generate_benchmark,
 )
+from harness.splits import make_manifest
 
 TINY = SIZES["tiny"]
 
@@ -303,8 +303,8 @@ def test_a_small_cnn_learns_the_fakes_in_a_hundred_steps(tmp_path: Path) -> None
     import torch
     import torch.nn.functional as F
 
-    from harness.datasets._faces import crops_to_tensor, square_crop
     from harness.detectors import create_detector
+    from harness.faces import crops_to_tensor, square_crop
     from harness.metrics import aggregate_by_video, auroc, video_labels
 
     index = Synthetic(tmp_path / "default", size="default", seed=0).index()

@@ -68,7 +68,12 @@ def first(
     root = tmp_path_factory.mktemp("transfer")
     config = _config(tiny[0], models, root)
     calls: list[int] = []
-    return config, transfer(config, progress=False, calls=calls), calls
+    result = transfer(config, progress=False, calls=calls)
+    assert not Path(config.leaderboard_dir).exists(), "the leaderboard is the caller's step"
+    from harness.leaderboard import write_leaderboards
+
+    write_leaderboards(Path(config.results_dir), Path(config.leaderboard_dir))  # as `harness transfer` does
+    return config, result, calls
 
 
 def _stored(config: TransferConfig, result: dict[str, Any]) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
@@ -94,6 +99,7 @@ def test_config_takes_comma_lists_and_targets_default_to_the_sources() -> None:
     assert TransferConfig(sources=("cnn",), targets=("meso4", "cnn")).columns == ("meso4", "cnn")
     with pytest.raises(ValueError, match="at least one source"):
         TransferConfig(sources=())
+    assert TransferConfig().results_dir == "runs/results" and TransferConfig().leaderboard_dir is None
 
 
 def test_matrix_shape_and_the_diagonal_is_the_white_box_number_on_the_same_examples(
@@ -101,8 +107,8 @@ def test_matrix_shape_and_the_diagonal_is_the_white_box_number_on_the_same_examp
 ) -> None:
     from sklearn.metrics import roc_auc_score
 
-    from harness.datasets._faces import resize_crops
     from harness.detectors import create_detector
+    from harness.faces import resize_crops
 
     config, result, calls = first
     refs = _refs(config)
@@ -258,6 +264,7 @@ def test_cli_end_to_end(
         "--set", f"store_dir={tmp_path / 's'}", "--set", "n_boot=50",
     ]  # fmt: skip
     assert main(argv) == 0
+    assert (tmp_path / "lb" / "transfer.csv").is_file(), "the CLI regenerates the leaderboard"
     out = capsys.readouterr().out
     assert "fgsm eps2of255" in out and "fgsm eps4of255" in out and "store: 4 videos crafted" in out
     for tag in ("eps2of255", "eps4of255"):
@@ -269,7 +276,7 @@ def test_cli_end_to_end(
 
 
 def test_resize_matrix_is_the_crop_resize() -> None:
-    from harness.datasets._faces import resize_crops
+    from harness.faces import resize_crops
 
     x = np.random.default_rng(0).integers(0, 256, (2, 256, 256, 3), dtype=np.uint8)
     t = torch.from_numpy(x).permute(0, 3, 1, 2).double() / 255

@@ -11,6 +11,8 @@
   for the two fake patterns) (for attacks on a model without parameters).
 * :func:`matched_clip_detector` and :func:`clips`: the same as a clip detector and clip data.
 * :func:`tiny_clip_detector`: a small untrained CNN-LSTM clip detector.
+* :func:`bn_detector`: a frame detector with BatchNorm (running statistics) and Dropout: what an
+  attack library that switches to train mode would change.
 * :func:`auroc`: AUROC of a detector's fake probability.
 """
 
@@ -159,6 +161,36 @@ def tiny_clip_detector(frames: int = 3) -> Detector:
         return create_detector(
             "cnn_lstm", backbone="cnn", input_size=SIZE, hidden_size=8, frames_per_clip=frames
         )
+
+
+class _BNDropoutNet(nn.Module):
+    """BatchNorm (running statistics, a step counter) and Dropout: what a library in train mode breaks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.bn = nn.BatchNorm2d(6)
+        self.drop = nn.Dropout(0.5)
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.relu(self.bn(self.conv(x)))
+        return self.head(self.drop(h.mean(dim=(2, 3))))
+
+
+def bn_detector() -> Detector:
+    """An untrained 16x16 detector with non-trivial BatchNorm statistics, in eval mode."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        net = _BNDropoutNet()
+        with torch.no_grad():  # non-trivial running statistics, as after training
+            net.bn.running_mean.uniform_(-0.2, 0.2)
+            net.bn.running_var.uniform_(0.5, 2.0)
+            net.bn.num_batches_tracked.fill_(100)
+    det = wrap_model(
+        net, name="bn-dropout", input_size=SIZE, mean=(0.5,) * 3, std=(0.25,) * 3, reference="test"
+    )
+    return det.eval()
 
 
 def p_fake(detector: Detector, x: Tensor) -> Tensor:

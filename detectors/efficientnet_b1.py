@@ -1,0 +1,23 @@
+"""EfficientNet-B1 (Tan & Le, ICML 2019; timm) at its paper resolution, 240x240: see
+:mod:`harness.detectors._efficientnet`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from harness.detectors import register_detector
+from harness.detectors._base import FrameDetector
+from harness.detectors._efficientnet import efficientnet
+
+
+@register_detector
+def efficientnet_b1(
+    *,
+    input_size: int | tuple[int, int] = (240, 240),
+    num_logits: int = 2,
+    dropout: float = 0.2,
+    backbone_weights: str | os.PathLike[str] | None = None,
+) -> FrameDetector:
+    """EfficientNet-B1, 240x240; ``backbone_weights`` is a local timm state dict."""
+    return efficientnet("efficientnet_b1", input_size, num_logits, dropout, backbone_weights)
