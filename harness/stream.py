@@ -182,27 +182,41 @@ def plan_meta(units: Sequence[Unit], refs: Sequence[VideoRef], kind: str) -> Sam
     return out
 
 
-class CropReader:
+class VideoReader:
+    """What :class:`UnitDataset` reads crops through: ``crops(video_id)``, remembering the last video
+    read (the consecutive units of one long video read it once). The memo is not pickled: a
+    worker receives only what :meth:`load` needs. A reader implements :meth:`load`."""
+
+    _last: tuple[str, np.ndarray] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_last": None}
+
+    def crops(self, video_id: str) -> np.ndarray:
+        """uint8 ``(K, S, S, 3)`` crops of ``video_id``."""
+        if self._last is None or self._last[0] != video_id:
+            self._last = (video_id, self.load(video_id))
+        return self._last[1]
+
+    def load(self, video_id: str) -> np.ndarray:
+        """Read the crops of ``video_id`` (no memo)."""
+        raise NotImplementedError
+
+
+class CropReader(VideoReader):
     """Reads the cached crops of videos by id; small and picklable (what a worker receives).
 
     Holds only the cache's location and settings and, per video, its record and source path (the
-    cache checks the source has not changed); remembers the last video read, for the consecutive
-    units of one long video.
+    cache checks the source has not changed).
     """
 
     def __init__(self, prep: Any, video_ids: Iterable[str]) -> None:
         self.cache = FaceCache(prep.index.dataset, prep.config.faces, prep.config.cache_dir)
         by_id = prep.index.by_id()
         self.sources = {v: (by_id[v], prep.index.abspath(by_id[v])) for v in video_ids}
-        self._last: tuple[str, np.ndarray] | None = None
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_last": None}
-
-    def crops(self, video_id: str) -> np.ndarray:
-        """uint8 ``(K, S, S, 3)`` crops of ``video_id``; a clear error if the cache entry is gone."""
-        if self._last is not None and self._last[0] == video_id:
-            return self._last[1]
+    def load(self, video_id: str) -> np.ndarray:
+        """The cached crops of ``video_id``; a clear error if the cache entry is gone."""
         record, source = self.sources[video_id]
         track = self.cache.load(record, source)
         if track is None or track.crops is None:
@@ -210,12 +224,12 @@ class CropReader:
                 f"face cache entry for {video_id} ({source}) vanished or went stale; run "
                 "`harness data prepare` again"
             )
-        self._last = (video_id, track.crops)
         return track.crops
 
 
 class UnitDataset(torch.utils.data.Dataset):
-    """Unit ``i`` -> ``{"unit", "x" (uint8 (n,3,H,W) or (n,T,3,H,W)), "y" (n,)}`` from the cache."""
+    """Unit ``i`` -> ``{"unit", "x" (uint8 (n,3,H,W) or (n,T,3,H,W)), "y" (n,)}`` from the cache
+    (or from ``reader``: any :class:`VideoReader`, e.g. stored adversarial crops)."""
 
     def __init__(
         self,
@@ -224,11 +238,14 @@ class UnitDataset(torch.utils.data.Dataset):
         units: Sequence[Unit],
         kind: str,
         input_size: tuple[int, int],
+        reader: VideoReader | None = None,
     ) -> None:
         self.units = {u.index: u for u in units}
         positions = sorted({pos for u in units for pos, _ in u.parts})
         self.refs = {pos: refs[pos] for pos in positions}  # only what these units read
-        self.reader = CropReader(prep, (r.video_id for r in self.refs.values()))
+        if reader is None:
+            reader = CropReader(prep, (r.video_id for r in self.refs.values()))
+        self.reader = reader
         self.kind, self.input_size = kind, tuple(input_size)
 
     def __len__(self) -> int:
@@ -340,6 +357,7 @@ __all__ = [
     "SampleMeta",
     "Unit",
     "UnitDataset",
+    "VideoReader",
     "VideoRef",
     "clip_indices",
     "fixed_mmap_threshold",

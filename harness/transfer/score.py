@@ -60,9 +60,7 @@ def video_scores(
     if reader is not None:  # stored crops are in the order of the video's picks
         refs = [VideoRef(r.video_id, r.label, tuple(range(len(r.crops))), r.frames) for r in refs]
     units = plan_units(refs, "frame", config.batch_size)
-    dataset = UnitDataset(prep, refs, units, "frame", det.spec.input_size)
-    if reader is not None:
-        dataset.reader = reader
+    dataset = UnitDataset(prep, refs, units, "frame", det.spec.input_size, reader)
     probs: dict[int, np.ndarray] = {}
     bar = tqdm(total=len(units), desc=label, unit="batch", disable=not progress)
     with torch.no_grad():

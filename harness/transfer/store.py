@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from harness.fileio import atomic_open, jsonable
+from harness.stream import VideoReader
 from harness.transfer.config import STORE_FORMAT, SURROGATE_RESIZE, TransferConfig
 
 
@@ -99,25 +100,13 @@ def read_example(path: Path) -> tuple[np.ndarray, dict[str, Any]] | None:
         return None
 
 
-class StoreReader:
+class StoreReader(VideoReader):
     """What :class:`~harness.stream.UnitDataset` reads instead of the face cache: the stored
     adversarial crops of each video (``(K,S,S,3)`` uint8, in the order of the video's crops).
-
-    Small and picklable (per video, its store path); remembers the last video read, for the
-    consecutive units of one long video, as :class:`~harness.stream.CropReader` does.
-    """
+    Small and picklable (per video, its store path)."""
 
     def __init__(self, paths: dict[str, str]) -> None:
         self.paths = dict(paths)
-        self._last: tuple[str, np.ndarray] | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_last": None}
-
-    def crops(self, video_id: str) -> np.ndarray:
-        if self._last is None or self._last[0] != video_id:
-            self._last = (video_id, self.load(video_id))
-        return self._last[1]
 
     def load(self, video_id: str) -> np.ndarray:
         """The stored crops of ``video_id``; a clear error if the file is gone."""
