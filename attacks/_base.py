@@ -66,7 +66,7 @@ import torch
 from torch import Tensor, nn
 
 if TYPE_CHECKING:
-    from harness.detectors._base import Detector
+    from harness.detectors import Detector
 
 TARGETS = ("fake", "real", "both")
 SCOPES = ("sample", "video")

@@ -25,6 +25,8 @@ from harness.datasets._base import (
     Skipped,
     VideoRecord,
     cache_root,
+    placeholder,
+    strip_suffix,
 )
 from harness.registry import Registry, name_class
 
@@ -65,5 +67,7 @@ __all__ = [
     "Skipped",
     "VideoRecord",
     "cache_root",
+    "placeholder",
     "register_dataset",
+    "strip_suffix",
 ]

@@ -270,14 +270,10 @@ def is_complete(root: Path, size: str, seed: int, fakes_per_real: float) -> bool
 
 def _owned(root: Path) -> bool:
     """Whether generating into ``root`` can only overwrite an earlier synthetic benchmark."""
-    if not root.exists():
-        return True
-    if not root.is_dir():
-        return False
-    if not any(root.iterdir()):
+    if not root.exists() or (root.is_dir() and not any(root.iterdir())):
         return True
     readme = root / "README.txt"
-    return readme.is_file() and readme.read_text(errors="replace").startswith(README_TITLE)
+    return root.is_dir() and readme.is_file() and readme.read_text(errors="replace").startswith(README_TITLE)
 
 
 def generate_benchmark(
@@ -406,11 +402,8 @@ class Synthetic(DatasetAdapter):
 
     @classmethod
     def write_example(cls, root: Path) -> Example:
-        """The benchmark generates itself: the ``tiny`` size, with one fake's file then deleted
-        (listed in metadata.json, absent on disk)."""
-        generate_benchmark(root, "tiny", 0, progress=False)
-        meta = read_metadata(root)
-        assert meta is not None, f"synthetic: generating into {root} wrote no metadata"
+        """It generates itself (``tiny``); one fake's file is then deleted but stays listed."""
+        meta = json.loads((generate_benchmark(root, "tiny", 0, progress=False) / METADATA).read_text())
         gone = next(v for v in meta["videos"] if v["label"] == FAKE)
         (root / gone["path"]).unlink()
         return Example(root, {"size": "tiny", "generate": False}, missing=(gone["video_id"],))

@@ -144,9 +144,10 @@ class Registry(Generic[T]):
         """Decorator (no arguments): register ``obj`` under the key whose lazy entry declares its
         module. Returns what was registered (``bind``'s result)."""
         module = getattr(obj, "__module__", None)
-        names = [e.name for e in self._entries.values() if e.target == module]
+        spelled = (module, f"{module}:{getattr(obj, '__name__', '')}")  # a plugin's "module:attr" too
+        names = [e.name for e in self._entries.values() if e.target in spelled]
         if not names:
-            where = f"{self.package}/__init__.py" if self.package else "its package"
+            where = f"the __init__.py of {self.package}" if self.package else "its package"
             raise RegistryError(
                 f"{self.kind} {getattr(obj, '__qualname__', obj)!r} in module {module}: no "
                 f"register_lazy line declares that module; add one to {where}"
@@ -207,7 +208,7 @@ class Registry(Generic[T]):
             assert entry.target is not None
             module_name, _, attr = entry.target.partition(":")
             module = importlib.import_module(module_name)
-            if attr:
+            if attr and entry.obj is None:  # (its decorator may have registered it already)
                 self.add(name, getattr(module, attr))
             if entry.obj is None:
                 raise RegistryError(

@@ -40,8 +40,7 @@ from harness.attacks import ATTACKS, create_attack
 from harness.attacks._base import Attack
 from harness.checkpoint import CheckpointError, save_checkpoint
 from harness.datasets import DATASETS, DatasetAdapter, DatasetError, DatasetIndex, Example
-from harness.detectors import DETECTORS, create_detector
-from harness.detectors._base import Detector
+from harness.detectors import DETECTORS, Detector, create_detector
 from harness.splits import Manifest, check_disjoint, make_manifest
 
 Check = Callable[[str, Path], None]

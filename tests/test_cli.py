@@ -62,3 +62,20 @@ def test_describe_prints_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["describe", "meso4", "--checkpoint", "mesonet:Meso4_DF"]) == 0
     out = capsys.readouterr().out
     assert "256 x 256" in out and "Afchar" in out and "Meso4_DF.h5" in out
+
+
+def test_describe_prints_an_attacks_settings_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    """The attack's ``Config`` dataclass is the one definition of its defaults; describe shows it."""
+    import dataclasses
+
+    from harness.attacks import ATTACKS
+
+    for name in ATTACKS.names():
+        assert main(["describe", name]) == 0
+        out = capsys.readouterr().out
+        config = ATTACKS.get(name).Config()
+        for f in dataclasses.fields(config):
+            assert f"  {f.name:<18} {getattr(config, f.name)!r}" in out
+    assert main(["describe", "pgd", "-o", "eps=8/255", "-o", "steps=3"]) == 0
+    out = capsys.readouterr().out
+    assert f"{8 / 255!r}" in out and "  steps              3" in out

@@ -89,8 +89,16 @@ DATASET_FILE = '''
 import csv
 from pathlib import Path
 
-from harness.datasets import DatasetAdapter, DatasetIndex, Example, Skipped, VideoRecord, register_dataset
-from harness.datasets._base import placeholder, strip_suffix
+from harness.datasets import (
+    DatasetAdapter,
+    DatasetIndex,
+    Example,
+    Skipped,
+    VideoRecord,
+    placeholder,
+    register_dataset,
+    strip_suffix,
+)
 
 
 @register_dataset

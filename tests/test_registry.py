@@ -21,7 +21,8 @@ REGISTRIES = {"detectors": DETECTORS, "attacks": ATTACKS, "datasets": DATASETS}
 
 @pytest.fixture
 def widgets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry[object]]:
-    """A registry of package ``widgetpkg`` (written into ``tmp_path``) holding ``alpha`` and ``beta``."""
+    """A registry of package ``widgetpkg`` (written into ``tmp_path``) declaring ``alpha`` and ``beta``;
+    ``widgetpkg/gamma.py`` is decorated too, but no registry line declares it."""
     pkg = tmp_path / "widgetpkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text(
@@ -36,7 +37,7 @@ def widgets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registr
             """
         )
     )
-    for key in ("alpha", "beta"):
+    for key in ("alpha", "beta", "gamma"):
         (pkg / f"{key}.py").write_text(
             textwrap.dedent(
                 f"""
@@ -62,12 +63,19 @@ def test_the_module_is_the_key_and_the_registry_names_the_class(widgets: Registr
     assert widgets.get("beta").name == "beta"
 
 
+def test_a_decorated_object_named_by_a_module_attr_target_registers_once(widgets: Registry[object]) -> None:
+    """An entry-point plugin may spell ``module:attr`` and still decorate its class."""
+    widgets.register_lazy("gamma_widget", "Gamma", target="widgetpkg.gamma:Widget")
+    assert widgets.get("gamma_widget").name == "gamma_widget"
+
+
 def test_a_decorated_module_without_a_registry_line_is_a_clear_error(widgets: Registry[object]) -> None:
     class Stray:
         """Defined in a module no registry line declares."""
 
     with pytest.raises(
-        RegistryError, match="no register_lazy line declares that module.*widgetpkg/__init__.py"
+        RegistryError,
+        match="no register_lazy line declares that module; add one to the __init__.py of widgetpkg",
     ):
         widgets.register(Stray)
 

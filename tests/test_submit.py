@@ -362,5 +362,6 @@ def test_installed_packages_register_detectors_through_entry_points(
         assert main(["ls", "detectors"]) == 0
         assert "acme_net" in capsys.readouterr().out
     finally:
-        DETECTORS._entries.pop("acme_net", None)
+        if "acme_net" in DETECTORS:
+            DETECTORS.remove("acme_net")
         DETECTORS.plugin_warnings.clear()

@@ -41,9 +41,16 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    """Build a detector (optionally from a checkpoint) and print its spec and size."""
+    """Build a detector (optionally from a checkpoint) and print its spec and size; for an
+    attack, print its settings with their defaults (its ``Config`` dataclass)."""
     from harness.config import parse_sets
-    from harness.detectors import create_detector
+    from harness.detectors import DETECTORS, create_detector
+
+    if args.detector not in DETECTORS:
+        from harness.attacks import ATTACKS
+
+        if args.detector in ATTACKS:
+            return _describe_attack(ATTACKS.get(args.detector), parse_sets(args.option or []))
 
     options = parse_sets(args.option or [])
     model = create_detector(args.detector, checkpoint=args.checkpoint, **options)
@@ -68,6 +75,21 @@ def cmd_describe(args: argparse.Namespace) -> int:
         print(f"checkpoint   {model.checkpoint_path} (sha256 {sha256_file(model.checkpoint_path)[:16]}...)")
         for key, value in sorted(model.checkpoint_meta.items()):
             print(f"  {key:<11} {value}")
+    return 0
+
+
+def _describe_attack(cls: Any, options: dict[str, Any]) -> int:
+    import dataclasses
+
+    attack = cls(**options)
+    print(f"attack       {cls.name}")
+    print(f"norm         {attack.norm}; uses gradients: {attack.uses_gradients}; black box: {attack.black_box}")
+    doc = (cls.__doc__ or "").strip().splitlines()
+    if doc:
+        print(f"reference    {doc[0]}")
+    print("settings (default; --set attack.<name>=...):")
+    for f in dataclasses.fields(attack.config):
+        print(f"  {f.name:<18} {getattr(attack.config, f.name)!r}")
     return 0
 
 

@@ -68,9 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_ls.set_defaults(func=cmd_ls)
 
     p_desc = sub.add_parser(
-        "describe", help="build a detector and print its input spec, size and checkpoint facts"
+        "describe",
+        help="a detector's input spec, size and checkpoint facts, or an attack's settings and defaults",
     )
-    p_desc.add_argument("detector", help="detector name (see `harness ls detectors`)")
+    p_desc.add_argument("detector", metavar="NAME", help="detector or attack name (see `harness ls`)")
     p_desc.add_argument(
         "--checkpoint", help="harness checkpoint, Keras MesoNet .h5, or mesonet:Meso4_DF-style alias"
     )
