@@ -49,7 +49,7 @@ from harness.datasets._base import (
     VideoRecord,
     cache_root,
 )
-from harness.fileio import write_json_atomic
+from harness.fileio import atomic_path, write_json_atomic
 
 if TYPE_CHECKING:
     from harness.datasets._synthetic_faces import IdentityStyle
@@ -230,9 +230,7 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
     """Encode uint8 RGB frames (T, H, W, 3) as H.264 mp4 (libx264, yuv420p, CRF 18)."""
     import av
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with av.open(str(tmp), mode="w", format="mp4") as container:
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
         stream = container.add_stream(CODEC, rate=fps)
         stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
         stream.pix_fmt = PIX_FMT
@@ -246,7 +244,6 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    os.replace(tmp, path)
 
 
 def read_metadata(root: Path) -> dict[str, Any] | None:

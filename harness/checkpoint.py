@@ -2,7 +2,7 @@
 
 Format: a ``torch.save`` dict of plain containers and tensors, read back with
 ``torch.load(weights_only=True)``, so loading never unpickles arbitrary objects (a malicious
-pickle is refused, not executed). Files are written atomically (temp file + ``os.replace``), so an
+pickle is refused, not executed). Files are written atomically (:mod:`harness.fileio`), so an
 interrupted save never leaves a half-written checkpoint under the final name.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,16 +103,10 @@ def save_checkpoint(
         "meta": _plain({"code_version": code_version(), **(meta or {})}),
         "state_dict": {k: v.detach().cpu().clone() for k, v in detector.state_dict().items()},
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from harness.fileio import atomic_open
+
+    with atomic_open(path, "wb") as f:
+        torch.save(payload, f)
     return path
 
 

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import distributed
-from harness.datasets import DATASETS
-from harness.datasets import DatasetError, DatasetIndex, cache_root
+from harness.datasets import DATASETS, DatasetError, DatasetIndex, cache_root
 from harness.faces import ExtractionReport, FaceConfig, extract_faces
 from harness.splits import DEFAULT_RATIOS, SPLITS, Manifest, make_manifest
 

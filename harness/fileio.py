@@ -24,11 +24,13 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], durable: bool = True) -> Iterator[Path]:
     """A temporary path beside ``path``; renamed over ``path`` when the block finishes cleanly.
 
     For writers that need a file name (``torch.save``, a video encoder, ``numpy.save``). On an
-    error the temporary file is removed and ``path`` is left as it was.
+    error the temporary file is removed and ``path`` is left as it was. ``durable``: flushed to
+    disk before the rename (survives power loss); off for caches that can be rebuilt, where one
+    ``fsync`` per entry would slow extraction of many thousand videos.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,8 +39,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())  # durable before it is renamed into place (power loss)
+        if durable:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())  # on disk before it is renamed into place (power loss)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
@@ -47,12 +50,14 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "w", newline: str | None = None) -> Iterator[IO[Any]]:
+def atomic_open(
+    path: str | os.PathLike[str], mode: str = "w", newline: str | None = None, durable: bool = True
+) -> Iterator[IO[Any]]:
     """``open(path, mode)`` that replaces ``path`` only once the block finishes cleanly."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb', got {mode!r}")
     encoding = None if "b" in mode else "utf-8"  # text is UTF-8 whatever the locale
-    with atomic_path(path) as tmp, open(tmp, mode, newline=newline, encoding=encoding) as f:
+    with atomic_path(path, durable) as tmp, open(tmp, mode, newline=newline, encoding=encoding) as f:
         yield f
 
 
@@ -70,9 +75,13 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     return Path(path)
 
 
-def write_json_atomic(path: str | os.PathLike[str], data: Any, indent: int | None = 1) -> Path:
+def write_json_atomic(
+    path: str | os.PathLike[str], data: Any, indent: int | None = 1, durable: bool = True
+) -> Path:
     """Write ``data`` as JSON to ``path`` atomically; returns ``path``."""
-    return write_text_atomic(path, json.dumps(data, indent=indent))
+    with atomic_open(path, durable=durable) as f:
+        f.write(json.dumps(data, indent=indent))
+    return Path(path)
 
 
 def jsonable(value: Any) -> Any:

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import random
-import tempfile
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -32,8 +31,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness.fileio import write_json_atomic
 from harness.datasets import FAKE, REAL, DatasetError, DatasetIndex, Skipped, VideoRecord
+from harness.fileio import write_json_atomic
 
 SPLITS = ("train", "val", "test")
 DEFAULT_RATIOS = (0.7, 0.15, 0.15)

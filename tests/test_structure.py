@@ -6,9 +6,10 @@ Read from the source (AST), not by importing: what a newcomer would see.
 from __future__ import annotations
 
 import ast
-import tomllib
 from collections import defaultdict
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LINES = 450  # "about 400": a module that grows past this has more than one job

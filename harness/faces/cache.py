@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 from harness.datasets import VideoRecord, cache_root
 from harness.faces.config import FaceConfig, FaceTrack
 from harness.faces.media import image_sequence
+from harness.fileio import atomic_open, write_json_atomic
 
 
 def _safe_name(video_id: str) -> str:
@@ -70,11 +70,9 @@ class FaceCache:
     def save(self, record: VideoRecord, source: Path, track: FaceTrack) -> None:
         npz, meta_path = self.paths(record.video_id)
         self.dir.mkdir(parents=True, exist_ok=True)
-        if track.ok:
-            fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".npz.tmp")
-            with os.fdopen(fd, "wb") as f:
+        if track.ok:  # a cache: rebuilt if lost, so not flushed to disk one entry at a time
+            with atomic_open(npz, "wb", durable=False) as f:
                 np.savez_compressed(f, crops=track.crops)
-            os.replace(tmp, npz)
         meta = {
             "video_id": record.video_id,
             "path": record.path,
@@ -89,10 +87,8 @@ class FaceCache:
             "scores": track.scores,
             "reason": track.reason,
         }
-        fd, tmp = tempfile.mkstemp(dir=self.dir, suffix=".json.tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(meta, f)
-        os.replace(tmp, meta_path)  # the JSON is written last: it marks the entry complete
+        # the JSON is written last: it marks the entry complete
+        write_json_atomic(meta_path, meta, indent=None, durable=False)
 
 
 def _source_stamp(path: Path) -> dict[str, Any]:
