@@ -105,4 +105,11 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-__all__ = ["atomic_open", "atomic_path", "jsonable", "write_bytes_atomic", "write_json_atomic", "write_text_atomic"]
+__all__ = [
+    "atomic_open",
+    "atomic_path",
+    "jsonable",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
+]

@@ -68,5 +68,4 @@ def portable(value: Any, cache: str | None = None) -> Any:
     return Path(text).name
 
 
-
 __all__ = ["code_version", "device_name", "library_versions", "portable"]

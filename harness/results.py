@@ -84,9 +84,7 @@ class ResultStore:
         except (OSError, ValueError):
             return None
 
-    def save(
-        self, result: Mapping[str, Any], videos: Mapping[str, Sequence[Any]] | None = None
-    ) -> Path:
+    def save(self, result: Mapping[str, Any], videos: Mapping[str, Sequence[Any]] | None = None) -> Path:
         """Write ``result`` (and its per-video table, columns by name) atomically; returns its path."""
         path = self.path(result)
         if videos is not None:

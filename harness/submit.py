@@ -290,7 +290,9 @@ def cli_submit(args: argparse.Namespace) -> int:
         cli["run"] = run
     # --set items name run settings (attack.eps=..., batch_size=...) unless they are the entry's own
     sets = [
-        item if item.partition("=")[0].split(".")[0] in (*own, "meta", "gradient_free", "run") else f"run.{item}"
+        item
+        if item.partition("=")[0].split(".")[0] in (*own, "meta", "gradient_free", "run")
+        else f"run.{item}"
         for item in translate_sets(getattr(args, "set", None))
     ]
     config = build_config(SubmitConfig, getattr(args, "config", None), cli=cli, sets=sets)

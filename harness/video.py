@@ -153,4 +153,13 @@ def fidelity(source: Path, delivered: Path, attacked: Iterable[int]) -> Fidelity
     return Fidelity(psnr(sq, n), psnr(sq_att, n_att), linf)
 
 
-__all__ = ["Fidelity", "deliver", "encode_video", "fidelity", "frame_rate", "iter_frames", "read_frames_at", "read_video"]
+__all__ = [
+    "Fidelity",
+    "deliver",
+    "encode_video",
+    "fidelity",
+    "frame_rate",
+    "iter_frames",
+    "read_frames_at",
+    "read_video",
+]

@@ -18,7 +18,11 @@ from harness.runner import RunConfig, RunResult, SuiteError
 
 def leaderboard_dir(config: RunConfig) -> Path:
     """Where ``config``'s leaderboard goes: ``leaderboard_dir``, else ``leaderboards/`` beside the results."""
-    return Path(config.leaderboard_dir) if config.leaderboard_dir else default_leaderboard_dir(config.results_dir)
+    return (
+        Path(config.leaderboard_dir)
+        if config.leaderboard_dir
+        else default_leaderboard_dir(config.results_dir)
+    )
 
 
 def ensure_detector(config: RunConfig, progress: bool = True) -> tuple[RunConfig, Any]:

@@ -8,7 +8,9 @@ from helpers import face_video
 from harness.cli import main
 
 
-def test_predict_prints_video_and_frame_probabilities(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_prints_video_and_frame_probabilities(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     video = face_video(tmp_path / "clip.mp4", n=6)
     assert main(["predict", str(video), "--frames", "3", "--face-detector", "haar"]) == 0
     out = capsys.readouterr().out

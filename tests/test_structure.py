@@ -83,7 +83,11 @@ def test_no_import_of_another_packages_private_module_or_name() -> None:
                         bad.append(f"{name} imports {module}")
                     break
             if attr and attr.startswith("_") and attr != "__version__":
-                owner = module if (module in MODULES and MODULES[module].name == "__init__.py") else _package(module)
+                owner = (
+                    module
+                    if (module in MODULES and MODULES[module].name == "__init__.py")
+                    else _package(module)
+                )
                 if attr in ("_" + p.split(".")[-1] for p in MODULES if p.startswith(module + "._")):
                     owner = module  # `from pkg import _private_module`
                 if not (name == owner or name.startswith(owner + ".")):

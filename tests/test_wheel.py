@@ -63,7 +63,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy2(ROOT / rel, target)
     dist = tmp / "dist"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(src)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(src),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -85,7 +96,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # its .pth files (the editable install's finder among them) are not run.
     (site / "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(py),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            str(wheel),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -102,10 +124,16 @@ def _harness(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_wheel_runs_without_the_source_tree(installed: Path, tiny: tuple[Any, Path], tmp_path: Path) -> None:
+def test_the_wheel_runs_without_the_source_tree(
+    installed: Path, tiny: tuple[Any, Path], tmp_path: Path
+) -> None:
     py = installed / "bin" / "python"
     where = subprocess.run(
-        [str(py), "-c", "import harness, harness.configs as c; print(harness.__file__); print(c.CONFIGS_DIR)"],
+        [
+            str(py),
+            "-c",
+            "import harness, harness.configs as c; print(harness.__file__); print(c.CONFIGS_DIR)",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -83,7 +83,9 @@ def _describe_attack(cls: Any, options: dict[str, Any]) -> int:
 
     attack = cls(**options)
     print(f"attack       {cls.name}")
-    print(f"norm         {attack.norm}; uses gradients: {attack.uses_gradients}; black box: {attack.black_box}")
+    print(
+        f"norm         {attack.norm}; uses gradients: {attack.uses_gradients}; black box: {attack.black_box}"
+    )
     doc = (cls.__doc__ or "").strip().splitlines()
     if doc:
         print(f"reference    {doc[0]}")
@@ -282,5 +284,3 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for index, prob in p.frames:
         print(f"  frame {index:>5}  {prob:.3f}")
     return 0
-
-

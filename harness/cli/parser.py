@@ -155,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         "committed leaderboard)",
     )
     p_run.add_argument(
-        "--leaderboard-dir", help="leaderboard regenerated from --results-dir (default: leaderboards/ beside it)"
+        "--leaderboard-dir",
+        help="leaderboard regenerated from --results-dir (default: leaderboards/ beside it)",
     )
     _add_speed(p_run)
     p_run.set_defaults(func=cmd_run)
@@ -273,5 +274,3 @@ def build_parser() -> argparse.ArgumentParser:
     p_sub.add_argument("--fresh", action="store_true", help="recompute finished members of this submission")
     p_sub.set_defaults(func=cmd_submit)
     return parser
-
-

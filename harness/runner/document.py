@@ -14,6 +14,7 @@ from harness.runner.config import RunConfig, RunResult, codecs
 if TYPE_CHECKING:
     from harness.runner.context import RunContext
 
+
 def result_document(
     ctx: RunContext,
     member: Any,

@@ -112,7 +112,9 @@ def evaluate(
                     f"{config.detector}: evaluate needs config.checkpoint (harness.workflow.run trains "
                     "the embedded benchmark's demo model when none is given)"
                 )
-            detector = create_detector(config.detector, checkpoint=config.checkpoint, **config.detector_options)
+            detector = create_detector(
+                config.detector, checkpoint=config.checkpoint, **config.detector_options
+            )
         ctx = prepare(config, detector, store, progress)
         if config.fresh:
             distributed.barrier()
@@ -163,7 +165,9 @@ def evaluate(
     return results
 
 
-def dispatch(ctx: RunContext, member: Any, suite: str | None, progress: bool, n_members: int = 1) -> RunResult:
+def dispatch(
+    ctx: RunContext, member: Any, suite: str | None, progress: bool, n_members: int = 1
+) -> RunResult:
     """Run one member under its threat model."""
     from harness.threat import member_threat
 
