@@ -64,6 +64,14 @@ DETECTORS.register_lazy(
     "cnn_lstm", "Clip detector: per-frame CNN features -> LSTM (default ResNeXt50-32x4d + 1 LSTM layer)"
 )
 
+# Options every detector takes (handled by create_detector, not the builders): the forensic front
+# ends of detectors/_frontends.py. Plain text, so `harness ls detectors` stays import-light.
+FRONT_OPTIONS = ("front", "bpda", "ela_quality", "ela_scale")
+FRONT_OPTIONS_HELP = (
+    "options of every detector: front=none|srm|srm30|ela (forensic front end; with front=ela: "
+    "ela_quality=90, ela_scale=15, bpda=true for white-box attacks)"
+)
+
 MESONET_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "mesonet"
 MESONET_WEIGHTS = {
     "Meso4_DF": "meso4",
@@ -93,9 +101,9 @@ def _check_overrides(name: str, builder: Callable[..., Any], overrides: dict[str
     params = inspect.signature(builder).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    known = sorted(params)
+    known = sorted([*params, *FRONT_OPTIONS])
     for key in overrides:
-        if key not in params:
+        if key not in params and key not in FRONT_OPTIONS:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise TypeError(f"detector {name!r} has no option {key!r}.{hint} Options: {', '.join(known)}")
@@ -108,7 +116,9 @@ def create_detector(
 ) -> Detector:
     """Build detector ``name`` (in eval mode) and, given a checkpoint, load its weights.
 
-    ``overrides`` are the builder's options (``input_size``, ``backbone``, ``hidden_size``, ...).
+    ``overrides`` are the builder's options (``input_size``, ``backbone``, ``hidden_size``, ...)
+    and the options of every detector, :data:`FRONT_OPTIONS` (``front=srm|srm30|ela``, see
+    :mod:`harness.detectors._frontends`), which are recorded with the others in a checkpoint.
     ``checkpoint`` is a harness checkpoint file, a Keras MesoNet ``.h5`` file, or a shipped alias
     such as ``mesonet:Meso4_DF``. A checkpoint of another architecture or input spec is refused
     with an error naming both. Nothing is ever downloaded.
@@ -142,6 +152,7 @@ def create_detector(
             f"use --detector {ckpt.detector} or another checkpoint"
         )
     model = _build(builder, {**ckpt.overrides, **overrides})
+    _check_front(path, name, ckpt.overrides, model.build_overrides)
     built = model.spec.to_dict()
     if built != ckpt.spec:
         diff = ", ".join(
@@ -164,11 +175,28 @@ def create_detector(
 
 
 def _build(builder: Callable[..., Detector], overrides: dict[str, Any]) -> Detector:
-    model = builder(**overrides)
+    from harness.detectors._frontends import build_front
+
+    front = build_front(overrides)
+    model = builder(**{k: v for k, v in overrides.items() if k not in FRONT_OPTIONS})
+    if front is not None:
+        model.front = front
     model.build_overrides = dict(overrides)
     model.checkpoint_path = None
     model.checkpoint_meta = {}
     return model
+
+
+def _check_front(path: Path, name: str, saved: dict[str, Any], requested: dict[str, Any]) -> None:
+    """A checkpoint is refused under another front end (its weights were trained on that input)."""
+    from harness.checkpoint import CheckpointError
+    from harness.detectors._frontends import architecture
+
+    have, want = architecture(saved), architecture(requested)
+    if have != want:
+        raise CheckpointError(
+            f"checkpoint {path} holds a {name!r} trained with front end {have}, but {want} was requested"
+        )
 
 
 def _spec_text(spec: dict[str, Any]) -> str:
@@ -188,6 +216,8 @@ def __getattr__(attr: str) -> Any:
 
 __all__ = [
     "DETECTORS",
+    "FRONT_OPTIONS",
+    "FRONT_OPTIONS_HELP",
     "MESONET_WEIGHTS",
     "create_detector",
     "register_detector",

@@ -103,6 +103,9 @@ class Detector(nn.Module):
         self.precision = "fp32"  # see accelerate()
         self.channels_last = False
         self._compiled: Any = None
+        # A forensic front end on the [0,1] input, before normalization (create_detector's
+        # ``front=`` option, see _frontends.py); None: the pixels go straight to the network.
+        self.front: nn.Module | None = None
         self.register_buffer("mean", torch.tensor(spec.mean).view(3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(3, 1, 1), persistent=False)
 
@@ -110,6 +113,8 @@ class Detector(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x`` in [0,1] RGB, ``(N,3,H,W)`` or ``(N,T,3,H,W)`` -> ``(N,2)`` logits [real, fake]."""
         self.validate_input(x, check_range=self.check_range)
+        if self.front is not None:
+            x = self.front(x)
         x = (x - self.mean) / self.std
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -190,6 +195,28 @@ class Detector(nn.Module):
             yield
         finally:
             self.check_range = previous
+
+    # -- explanations ---------------------------------------------------------------------------
+    #: Dotted path (``get_submodule``) of the layer Grad-CAM explains (``harness explain``): set by
+    #: each zoo builder to the last spatial feature map before pooling (a module whose output no
+    #: later layer modifies in place). ``None``: the last ``nn.Conv2d`` outside the front end.
+    #: Not part of the spec: it names no input property, and old checkpoints stay loadable.
+    cam_layer: str | None = None
+
+    def cam_layers(self) -> list[nn.Module]:
+        """The target layers for Grad-CAM (their outputs are ``(N, C, h, w)`` per frame)."""
+        if self.cam_layer is not None:
+            return [self.get_submodule(self.cam_layer)]
+        convs = [
+            m
+            for name, child in self.named_children()
+            if name != "front"
+            for m in child.modules()
+            if isinstance(m, nn.Conv2d)
+        ]
+        if not convs:
+            raise ValueError(f"{self.spec.name}: no Conv2d layer for Grad-CAM; set detector.cam_layer")
+        return [convs[-1]]
 
 
 class FrameDetector(Detector):

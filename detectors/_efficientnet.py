@@ -32,4 +32,5 @@ def efficientnet(
         num_logits=num_logits,
         dropout=dropout,
         backbone_weights=backbone_weights,
+        cam_layer="bn2",  # conv_head + batch norm + SiLU: the map global pooling reads
     )

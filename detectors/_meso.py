@@ -66,6 +66,8 @@ def meso_head(num_features: int, num_logits: int, dropout: float) -> nn.Sequenti
 class MesoNet(FrameDetector):
     """A MesoNet detector; can import the authors' Keras HDF5 weights."""
 
+    cam_layer = "trunk.3.2"  # Grad-CAM: the last conv block's batch norm, before its 4x pooling
+
     def load_keras_h5(self, path: str | os.PathLike[str]) -> None:
         """Load a Keras 2 ``.h5`` file of the same architecture (h5py only, no TensorFlow)."""
         path = Path(path)

@@ -36,8 +36,17 @@ def timm_frame_detector(
     num_logits: int,
     dropout: float,
     backbone_weights: str | os.PathLike[str] | None,
+    cam_layer: str | None = None,
 ) -> FrameDetector:
+    """``cam_layer``: the trunk's Grad-CAM layer (default: timm's last feature stage)."""
     trunk, num_features = timm_trunk(model_name, backbone_weights)
     head = nn.Sequential(nn.Dropout(dropout), nn.Linear(num_features, check_num_logits(num_logits)))
     spec = DetectorSpec(kind="frame", input_size=as_size(input_size), mean=mean, std=std, reference=reference)
-    return FrameDetector(spec, trunk, head, num_features)
+    detector = FrameDetector(spec, trunk, head, num_features)
+    detector.cam_layer = f"trunk.{cam_layer or timm_cam_layer(trunk)}"
+    return detector
+
+
+def timm_cam_layer(trunk: nn.Module) -> str:
+    """timm's last feature stage (``feature_info[-1]``), e.g. ``layer4`` for a ResNet."""
+    return str(trunk.feature_info[-1]["module"])  # type: ignore[index]

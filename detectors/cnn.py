@@ -60,4 +60,6 @@ def cnn(
         std=NO_NORM_STD,
         reference="seed 001 custom CNN (Keras Conv2D 32/64/128, Dense 256, Dropout 0.5, sigmoid)",
     )
-    return FrameDetector(spec, nn.Sequential(*layers), head, num_features)
+    detector = FrameDetector(spec, nn.Sequential(*layers), head, num_features)
+    detector.cam_layer = f"trunk.{3 * len(widths) - 2}"  # the ReLU after the last conv
+    return detector

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from harness.detectors import DETECTORS, register_detector
 from harness.detectors._base import Detector, DetectorSpec, FrameDetector, as_size, check_num_logits
-from harness.detectors._timm import timm_trunk
+from harness.detectors._timm import timm_cam_layer, timm_trunk
 
 DEFAULT_BACKBONE = "resnext50_32x4d"
 
@@ -70,7 +70,7 @@ class CNNLSTM(Detector):
 
 def _zoo_trunk(
     backbone: str, size: tuple[int, int], backbone_weights: str | os.PathLike[str] | None
-) -> tuple[nn.Module, int, tuple[float, ...], tuple[float, ...], str]:
+) -> tuple[nn.Module, int, tuple[float, ...], tuple[float, ...], str, str | None]:
     builder = DETECTORS.get(backbone)
     kwargs: dict[str, object] = {"input_size": size}
     if backbone_weights is not None:
@@ -78,7 +78,9 @@ def _zoo_trunk(
     frame = builder(**kwargs)
     if not isinstance(frame, FrameDetector):
         raise ValueError(f"cnn_lstm: backbone {backbone!r} is not a frame detector with a trunk")
-    return frame.trunk, frame.num_features, frame.spec.mean, frame.spec.std, frame.spec.reference
+    # The frame detector's Grad-CAM layer, when it is inside its trunk (our trunk has the same name).
+    cam = frame.cam_layer if frame.cam_layer and frame.cam_layer.startswith("trunk.") else None
+    return frame.trunk, frame.num_features, frame.spec.mean, frame.spec.std, frame.spec.reference, cam
 
 
 @register_detector
@@ -97,7 +99,7 @@ def cnn_lstm(
     """CNN-LSTM; ``backbone`` is a zoo frame-detector key or a timm model name."""
     size = as_size(input_size)
     if backbone in DETECTORS and DETECTORS.get(backbone) is not cnn_lstm:
-        trunk, num_features, mean, std, ref = _zoo_trunk(backbone, size, backbone_weights)
+        trunk, num_features, mean, std, ref, cam_layer = _zoo_trunk(backbone, size, backbone_weights)
         backbone_ref = f"backbone: {ref}"
     else:
         import timm
@@ -109,6 +111,7 @@ def cnn_lstm(
                 "model name"
             )
         trunk, num_features = timm_trunk(backbone, backbone_weights)
+        cam_layer = f"trunk.{timm_cam_layer(trunk)}"
         cfg = trunk.pretrained_cfg
         mean, std = tuple(cfg["mean"]), tuple(cfg["std"])
         backbone_ref = f"backbone: timm {backbone}"
@@ -124,7 +127,7 @@ def cnn_lstm(
             f"003 (Xception+BiLSTM); {backbone_ref}"
         ),
     )
-    return CNNLSTM(
+    detector = CNNLSTM(
         spec,
         trunk,
         num_features,
@@ -134,3 +137,5 @@ def cnn_lstm(
         float(dropout),
         num_logits,
     )
+    detector.cam_layer = cam_layer  # per frame: the backbone's Grad-CAM layer
+    return detector

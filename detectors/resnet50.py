@@ -31,4 +31,5 @@ def resnet50(
         num_logits=num_logits,
         dropout=dropout,
         backbone_weights=backbone_weights,
+        cam_layer="layer4",
     )

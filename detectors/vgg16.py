@@ -59,4 +59,6 @@ def vgg16(
         std=IMAGENET_STD,
         reference="Simonyan & Zisserman, ICLR 2015; seed 004 VGG16 transfer model (GAP-256-128-64-1)",
     )
-    return FrameDetector(spec, trunk, head, 512)
+    detector = FrameDetector(spec, trunk, head, 512)
+    detector.cam_layer = "trunk.features.29"  # the ReLU after the last conv (before its max-pool)
+    return detector

@@ -31,4 +31,5 @@ def xception(
         num_logits=num_logits,
         dropout=dropout,
         backbone_weights=backbone_weights,
+        cam_layer="act4",  # the last conv's rectified output, before global pooling
     )

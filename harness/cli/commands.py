@@ -37,6 +37,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
     width = max(len(name) for name, _ in rows)
     for name, description in rows:
         print(f"{name:<{width}}  {description}")
+    if args.kind == "detectors":
+        from harness.detectors import FRONT_OPTIONS_HELP
+
+        # A note, not a row: stdout stays one registered name per line for scripts.
+        print(FRONT_OPTIONS_HELP, file=sys.stderr)
     return 0
 
 
@@ -283,4 +288,66 @@ def cmd_predict(args: argparse.Namespace) -> int:
     )
     for index, prob in p.frames:
         print(f"  frame {index:>5}  {prob:.3f}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Grad-CAM and scores of one video, clean and attacked: a PNG figure and a JSON of numbers."""
+    from pathlib import Path
+
+    from harness.config import ConfigError, from_dict, parse_sets
+    from harness.detectors import create_detector
+    from harness.explain import explain, render_figure, write_json
+    from harness.faces import FaceConfig
+    from harness.predict import NoFaceError
+
+    sets = parse_sets(translate_sets(args.set))
+    data_set = sets.pop("data", {})
+    faces_set = data_set.pop("faces", {})
+    unknown = sorted(set(sets) - {"attack_options", "detector_options"}) + [f"data.{k}" for k in data_set]
+    if unknown:
+        raise ConfigError(
+            f"harness explain: --set takes attack.KEY, detector.KEY or faces.KEY, got {', '.join(unknown)}"
+        )
+    faces = from_dict(FaceConfig, {"detector": args.face_detector, **faces_set}, "faces")
+    checkpoint = None if args.checkpoint in ("none", "") else args.checkpoint
+    detector = create_detector(args.detector, checkpoint=checkpoint, **sets.get("detector_options", {}))
+    attack = None if args.attack in ("none", "") else args.attack
+    try:
+        expl = explain(
+            args.video,
+            detector,
+            checkpoint=checkpoint,
+            attack=attack,
+            attack_options=sets.get("attack_options", {}),
+            faces=faces,
+            frames=args.frames,
+            label=args.label,
+            seed=args.seed,
+            device=args.device,
+        )
+    except NoFaceError as exc:
+        print(f"harness: no face found: {exc}", file=sys.stderr)
+        return 3
+    out = Path(args.output)
+    png = render_figure(expl, out / f"{expl.video.stem}.png", dpi=args.dpi)
+    js = write_json(expl, out / f"{expl.video.stem}.json")
+    adv = "" if expl.p_attacked is None else f", attacked ({expl.attack}) {expl.p_attacked:.3f}"
+    print(f"{expl.video}: fake probability clean {expl.p_clean:.3f}{adv}; Grad-CAM at {expl.cam_layer}")
+    for f in expl.frames:
+        p_c = "   -  " if f.p_clean is None else f"{f.p_clean:.3f}"
+        p_a = "   -  " if f.p_attacked is None else f"{f.p_attacked:.3f}"
+        linf = "" if f.linf is None else f"  linf {f.linf * 255:.1f}/255"
+        print(f"  frame {f.index:>5}  clean {p_c}  attacked {p_a}{linf}")
+    print(f"wrote {png} and {js}")
+    return 0
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    """Serve the one-video web page (Gradio) until interrupted."""
+    from harness.app import launch
+    from harness.data import DataConfig
+
+    print(f"harness: serving the app on http://{args.host}:{args.port} (Ctrl+C stops it)", flush=True)
+    launch(args.host, args.port, args.share, DataConfig(cache_dir=args.cache_dir), args.device)
     return 0

@@ -10,9 +10,11 @@ import argparse
 
 from harness.cli.commands import (
     REGISTRIES,
+    cmd_app,
     cmd_check,
     cmd_data_prepare,
     cmd_describe,
+    cmd_explain,
     cmd_leaderboard,
     cmd_ls,
     cmd_predict,
@@ -221,6 +223,54 @@ def build_parser() -> argparse.ArgumentParser:
     p_pred.add_argument("--frames", type=int, default=32, help="frames sampled (default 32)")
     p_pred.add_argument("--device", default="auto")
     p_pred.set_defaults(func=cmd_predict)
+
+    p_ex = sub.add_parser(
+        "explain",
+        help="per sampled frame: face crop, fake probability clean and attacked, perturbation, Grad-CAM",
+    )
+    p_ex.add_argument("video", help="video or image file")
+    p_ex.add_argument("--detector", default="meso4", help="detector name (default meso4)")
+    p_ex.add_argument(
+        "--checkpoint",
+        default="mesonet:Meso4_DF",
+        help="weights (default mesonet:Meso4_DF, the published MesoNet detector; none: untrained)",
+    )
+    p_ex.add_argument("--attack", default="pgd", help="attack name, or none for clean only (default pgd)")
+    p_ex.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="attack.eps=4/255, attack.steps=20, detector.input_size=128 (no checkpoint), "
+        "faces.margin=0.2, ...",
+    )
+    p_ex.add_argument("--label", type=int, choices=[0, 1], help="true label (default: the clean prediction)")
+    p_ex.add_argument("--face-detector", default="mtcnn", choices=["mtcnn", "haar", "none"])
+    p_ex.add_argument("--frames", type=int, default=8, help="frames sampled (default 8)")
+    p_ex.add_argument("--seed", type=int, default=0, help="the attack's seed (default 0)")
+    p_ex.add_argument("--device", default="auto")
+    p_ex.add_argument("--dpi", type=int, default=100, help="figure resolution (default 100)")
+    p_ex.add_argument("--output", default="runs/explain", help="folder for <video>.png and .json")
+    p_ex.set_defaults(func=cmd_explain)
+
+    p_app = sub.add_parser(
+        "app", help="a local web page for one video: scores, per-frame plot, attack, Grad-CAM, download"
+    )
+    p_app.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
+    p_app.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p_app.add_argument(
+        "--share",
+        type=lambda v: v.lower() in ("1", "true", "yes"),
+        default=False,
+        metavar="BOOL",
+        help="also open a public Gradio share link (default false)",
+    )
+    p_app.add_argument("--device", default="auto", help="auto|cpu|cuda (default auto)")
+    p_app.add_argument(
+        "--cache-dir", help="cache folder (default $HARNESS_CACHE or ~/.cache/deepfake-harness)"
+    )
+    p_app.set_defaults(func=cmd_app)
 
     p_lb = sub.add_parser(
         "leaderboard", help="regenerate the leaderboard (Markdown, CSV, HTML page) from result files"
