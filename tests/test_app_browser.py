@@ -156,6 +156,8 @@ def test_page_uploads_a_video_and_shows_the_scores(
         page.route("**/*", route)
         page.goto(app_url, wait_until="load")
         page.locator("#video input[type=file]").set_input_files(fake_video)
+        # the upload is done when the player shows it (a click before that sends no video)
+        page.locator("#video video").first.wait_for(timeout=60_000)
         _pick(page, "detector", "cnn")
         checkpoint = page.get_by_label("checkpoint")
         expect(checkpoint).to_have_value("")  # a detector other than meso4: its demo model by default
