@@ -199,6 +199,18 @@ def _check_front(path: Path, name: str, saved: dict[str, Any], requested: dict[s
         )
 
 
+def detector_options(model: Any) -> dict[str, Any]:
+    """The options ``model`` was built with (its checkpoint's and the caller's), front end included
+    with its defaults filled in: what a result records, so an SRM or ELA variant, or BPDA, is
+    visible in the numbers' provenance and not only in a checkpoint's bytes."""
+    from harness.detectors._frontends import front_options
+    from harness.fileio import jsonable
+
+    overrides = dict(getattr(model, "build_overrides", {}) or {})
+    plain = {k: v for k, v in overrides.items() if k not in FRONT_OPTIONS and k != "backbone_weights"}
+    return jsonable({**plain, **front_options(overrides)})
+
+
 def _spec_text(spec: dict[str, Any]) -> str:
     size = "x".join(str(v) for v in spec.get("input_size", []))
     return f"{spec.get('name')}, {spec.get('kind')}, {size}"
@@ -220,6 +232,7 @@ __all__ = [
     "FRONT_OPTIONS_HELP",
     "MESONET_WEIGHTS",
     "create_detector",
+    "detector_options",
     "register_detector",
     "resolve_checkpoint",
 ]

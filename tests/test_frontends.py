@@ -145,6 +145,23 @@ def test_ela_checkpoint_takes_bpda_but_not_another_quality(tmp_path: Path) -> No
         create_detector("cnn", checkpoint=path, ela_quality=75)
 
 
+def test_results_record_the_front_end_a_checkpoint_brings(tmp_path: Path) -> None:
+    """A result's ``detector_options`` come from the built model, so a front end that only the
+    checkpoint names (and BPDA switched on at load time) is in the numbers' provenance."""
+    from harness.detectors import detector_options
+
+    path = save_checkpoint(tmp_path / "cnn.pt", tiny("ela"))
+    assert detector_options(create_detector("cnn", checkpoint=path)) == {
+        "input_size": 32,
+        "front": "ela",
+        "bpda": False,
+        "ela_quality": 90,
+        "ela_scale": 15.0,
+    }
+    assert detector_options(create_detector("cnn", checkpoint=path, bpda=True))["bpda"] is True
+    assert detector_options(create_detector("cnn", input_size=32)) == {"input_size": 32, "front": "none"}
+
+
 @pytest.mark.parametrize("quality,scale", [(90, 15.0), (75, 10.0)])
 def test_ela_is_the_jpeg_error_level_computed_independently(quality: int, scale: float) -> None:
     x = pixels(3, seed=1)

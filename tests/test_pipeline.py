@@ -168,6 +168,7 @@ def test_a_named_row_files_a_zoo_detector_with_given_weights_apart(tiny: Any, tm
     run = _run(tiny, tmp_path, attack="fgsm", attack_options={"eps": 2 / 255}, name="cnn-tiny")
     assert run.path.parent.name == "cnn-tiny" and run.result["detector"] == "cnn-tiny"
     assert run.result["detector_spec"]["name"] == "cnn"
+    assert run.result["detector_options"]["front"] == "none"  # the built model's options, recorded
     for bad in ("cnn", "a/b"):
         with pytest.raises(ValueError, match="name"):
             _run(tiny, tmp_path, attack="fgsm", attack_options={"eps": 2 / 255}, name=bad)

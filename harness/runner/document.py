@@ -26,6 +26,7 @@ def result_document(
     member_key: str,
 ) -> dict[str, Any]:
     """The JSON result of one member: its numbers (``metrics``) with everything they rest on."""
+    from harness.detectors import detector_options
     from harness.threat import member_threat
 
     config, ordering = ctx.config, codecs(ctx.config, member)
@@ -59,6 +60,7 @@ def result_document(
         "metrics": metrics,
         "skipped": [dataclasses.asdict(s) for s in ctx.skipped],
         "detector_spec": ctx.detector.spec.to_dict(),
+        "detector_options": detector_options(ctx.detector),
         "checkpoint": portable(ctx.checkpoint, config.data.cache_dir),
         "checkpoint_sha256": ctx.checkpoint_sha256,
         "checkpoint_meta": ctx.detector.checkpoint_meta,
