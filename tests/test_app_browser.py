@@ -98,6 +98,23 @@ def test_handler_without_an_attack_and_its_errors(tiny: tuple[Any, Path], fake_v
         resolve_checkpoint("vgg16", "", data)  # no demo model in this cache: a message, never training
 
 
+def test_handler_takes_a_clip_detector(tiny: tuple[Any, Path], fake_video: str, tmp_path: Path) -> None:
+    """A clip detector has one probability per clip and none per frame: the page says so."""
+    import torch
+
+    from harness.checkpoint import save_checkpoint
+    from harness.detectors import create_detector
+
+    torch.manual_seed(0)
+    model = create_detector("cnn_lstm", backbone="cnn", input_size=32, hidden_size=8, frames_per_clip=3)
+    ckpt = save_checkpoint(tmp_path / "lstm.pt", model)
+    out = run_once(fake_video, "cnn_lstm", str(ckpt), "fgsm", 4, "haar", 3, tiny[0], "cpu")
+    assert re.search(rf"clean fake probability: {PROB}", out.summary)
+    assert re.search(rf"attacked fake probability: {PROB}", out.summary)
+    assert "scores the clip as a whole" in out.summary and "one clip" in out.summary
+    assert out.heat_maps is not None and out.video is not None
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
