@@ -376,7 +376,9 @@ def build_app(data: DataConfig | None = None, device: str = "auto") -> Any:
                 download = gr.File(label="attacked face crops (lossless mp4)", elem_id="download")
         listing.click(list_videos, outputs=bench)
         demo.load(list_videos, outputs=bench)
-        bench.change(lambda path: path, bench, video)
+        # `.input`, not `.change`: listing the benchmark (on page load) resets the picker, and
+        # that must not wipe a video the user has uploaded meanwhile
+        bench.input(lambda path: path if path else gr.update(), bench, video)
         detector.change(lambda d: DEFAULT_CHECKPOINT if d == DEFAULT_DETECTOR else "", detector, checkpoint)
         run.click(
             handle,

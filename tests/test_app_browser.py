@@ -175,6 +175,10 @@ def test_page_uploads_a_video_and_shows_the_scores(
         page.locator("#video input[type=file]").set_input_files(fake_video)
         # the upload is done when the player shows it (a click before that sends no video)
         page.locator("#video video").first.wait_for(timeout=60_000)
+        # listing the benchmark (also done on page load, which may end after the upload) resets
+        # the picker; the uploaded video must survive it
+        page.get_by_role("button", name="list benchmark videos").click()
+        page.wait_for_timeout(1500)
         _pick(page, "detector", "cnn")
         checkpoint = page.get_by_label("checkpoint")
         expect(checkpoint).to_have_value("")  # a detector other than meso4: its demo model by default
@@ -191,5 +195,10 @@ def test_page_uploads_a_video_and_shows_the_scores(
         link = page.locator("#download a").first
         link.wait_for(timeout=10_000)
         assert "attacked_faces" in (link.get_attribute("href") or "")
+        # picking a benchmark video puts it in the player (what the user picked, not a reset)
+        choice, path = next((k, v) for k, v in benchmark_videos(tiny[0]).items() if k.endswith("(real)"))
+        name = Path(path).name
+        _pick(page, "or an embedded-benchmark video", choice)
+        expect(page.locator("#video video").first).to_have_attribute("src", re.compile(re.escape(name)))
         browser.close()
     assert blocked == [], f"the page tried to reach beyond localhost: {blocked}"
