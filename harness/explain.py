@@ -108,6 +108,7 @@ def explain(
     :class:`harness.predict.NoFaceError` when no face is found.
     """
     from harness.detectors import create_detector
+    from harness.predict import face_track
     from harness.scoring import VideoCrops, fake_probabilities, make_samples, resolve_device
     from harness.stream import clip_indices
 
@@ -119,7 +120,7 @@ def explain(
     dev = resolve_device(device)
 
     report(0.0, "finding faces")
-    track = face_track(source, faces, device)
+    track = face_track(source, faces, device)  # harness predict's path: the same crops and scores
     report(0.25, f"{len(track.crops)} face crops; loading the detector")
     if isinstance(detector, str):
         model = create_detector(detector, checkpoint=checkpoint)
@@ -176,22 +177,6 @@ def explain(
         frames=frames_out,
         frames_sampled=track.frames_sampled,
     )
-
-
-def face_track(source: Path, faces: FaceConfig, device: str = "auto") -> Any:
-    """The face track of ``source`` as ``harness predict`` extracts it; raises NoFaceError."""
-    from harness.datasets import VideoRecord
-    from harness.faces import FaceDetector, extract_track
-    from harness.predict import NoFaceError
-
-    media = "image" if source.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp") else "video"
-    record = VideoRecord(source.stem, source.name, 0, source.stem, media=media)  # type: ignore[arg-type]
-    track = extract_track(record, source, faces, FaceDetector(faces, device))
-    if not track.ok or track.crops is None:
-        raise NoFaceError(
-            f"{source}: {track.reason}; nothing to explain (try --face-detector haar, or none for face crops)"
-        )
-    return track
 
 
 def grad_cam(detector: Detector, x: Tensor, device: Any, batch_size: int = 8) -> np.ndarray:
@@ -373,7 +358,6 @@ __all__ = [
     "FrameExplanation",
     "cam_layer_name",
     "explain",
-    "face_track",
     "grad_cam",
     "overlay",
     "perturbation_image",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.datasets import VideoRecord
 from harness.faces import FaceConfig, FaceDetector, extract_track
@@ -23,6 +24,19 @@ class Prediction:
     detector: str
 
 
+def face_track(source: Path, faces: FaceConfig, device: str = "auto") -> Any:
+    """The face track of one video or image file (``predict``'s, ``explain``'s and the app's one
+    path to faces); raises :class:`NoFaceError` naming the file and what to try."""
+    media = "image" if source.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp") else "video"
+    record = VideoRecord(source.stem, source.name, 0, source.stem, media=media)  # type: ignore[arg-type]
+    track = extract_track(record, source, faces, FaceDetector(faces, device))
+    if not track.ok or track.crops is None:
+        raise NoFaceError(
+            f"{source}: {track.reason}; no face to score (try --face-detector haar, or none for face crops)"
+        )
+    return track
+
+
 def predict(
     path: str | os.PathLike[str],
     detector: str = "meso4",
@@ -37,19 +51,12 @@ def predict(
     from harness.scoring import VideoCrops, fake_probabilities, make_samples, resolve_device
 
     source = Path(path).expanduser()
-    faces = faces or FaceConfig()
-    media = "image" if source.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp") else "video"
-    record = VideoRecord(source.stem, source.name, 0, source.stem, media=media)  # type: ignore[arg-type]
-    track = extract_track(record, source, faces, FaceDetector(faces, device))
-    if not track.ok or track.crops is None:
-        raise NoFaceError(
-            f"{source}: {track.reason}; nothing to score (try --face-detector haar, or none for face crops)"
-        )
+    track = face_track(source, faces or FaceConfig(), device)
     dev = resolve_device(device)
     model = create_detector(detector, checkpoint=checkpoint).to(dev)
     spec = model.spec
     samples = make_samples(
-        [VideoCrops(record.video_id, 0, track.crops, track.frame_indices)],
+        [VideoCrops(source.stem, 0, track.crops, track.frame_indices)],
         spec.kind,
         spec.input_size,
         spec.frames_per_clip,

@@ -8,7 +8,6 @@ Skipped when chromium or playwright is missing (``make browser`` installs chromi
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import socket
@@ -21,26 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import ARGS, CHROMIUM, needs_browser
 
 from harness.app import AppError, benchmark_videos, resolve_checkpoint, run_once
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.is_file(), reason="needs /usr/bin/chromium (`make browser` installs it)"
-)
-needs_playwright = pytest.mark.skipif(
-    importlib.util.find_spec("playwright") is None, reason="needs playwright (pip install -e '.[dev]')"
-)
 PROB = r"(\d\.\d{3})"
 
 
@@ -149,10 +132,8 @@ def _pick(page: Any, label: str, value: str) -> None:
     page.get_by_role("option", name=value, exact=True).click()
 
 
-@pytest.mark.browser
 @pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword)")  # gradio's use of pandas
-@needs_chromium
-@needs_playwright
+@needs_browser
 def test_page_uploads_a_video_and_shows_the_scores(
     app_url: str, tiny: tuple[Any, Path], fake_video: str
 ) -> None:

@@ -8,36 +8,18 @@ then descending) and load its figures. Skipped when chromium or playwright is mi
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import ARGS, CHROMIUM, MARKS
 from test_leaderboard import build_board
 
 from harness.leaderboard import write_leaderboards
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs /usr/bin/chromium (`make browser` installs it)"),
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None, reason="needs playwright (pip install -e '.[dev]')"
-    ),
-]
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
