@@ -86,6 +86,18 @@ def nvjpeg_roundtrip(frames: Tensor, quality: int) -> Tensor:
     return torch.stack(decoded)
 
 
+def jpeg_frames(frames: Tensor, quality: int, backend: str = "libjpeg") -> Tensor:
+    """``(N, 3, H, W)`` [0,1] frames -> their JPEG round trip at ``quality`` (8-bit values as
+    [0,1] floats of the input's dtype, on its device): libjpeg on the host, or nvJPEG on CUDA."""
+    if backend == "nvjpeg":
+        out = nvjpeg_roundtrip(quantize_uint8(frames), quality)
+    else:
+        host = to_uint8(frames).permute(0, 2, 3, 1).numpy()  # (N, H, W, 3)
+        coded = np.stack([jpeg_roundtrip(frame, quality) for frame in host])
+        out = torch.from_numpy(coded).permute(0, 3, 1, 2)
+    return out.to(device=frames.device, dtype=frames.dtype).div_(255)
+
+
 def quantize_uint8(frames: Tensor) -> Tensor:
     """``[0,1]`` float -> uint8 (rounded), on the input's device."""
     return frames.detach().mul(255).round_().clamp_(0, 255).to(torch.uint8)
@@ -105,10 +117,4 @@ class JPEG(Attack):
 
     def run(self, model: AttackModel, x: Tensor, y: Tensor) -> Tensor:
         frames = model.frames(x).flatten(0, 1)  # (n*T, 3, H, W)
-        if self.config.backend == "nvjpeg":
-            out_t = nvjpeg_roundtrip(quantize_uint8(frames), self.config.quality)
-        else:
-            host = to_uint8(frames).permute(0, 2, 3, 1).numpy()  # (n*T, H, W, 3)
-            out = np.stack([jpeg_roundtrip(frame, self.config.quality) for frame in host])
-            out_t = torch.from_numpy(out).permute(0, 3, 1, 2)
-        return out_t.to(device=x.device, dtype=x.dtype).div_(255).reshape(x.shape)
+        return jpeg_frames(frames, self.config.quality, self.config.backend).reshape(x.shape)

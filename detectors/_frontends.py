@@ -38,8 +38,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from harness.detectors import FRONT_OPTIONS  # noqa: F401  (the option names, torch-free)
-
 FRONTS = ("none", "srm", "srm30", "ela")
 ELA_QUALITY = 90
 ELA_SCALE = 15.0
@@ -152,12 +150,10 @@ class ELA(_PerFrame):
         self.bpda = bool(bpda)
 
     def frames(self, x: Tensor) -> Tensor:
-        from harness.attacks.jpeg import jpeg_roundtrip, to_uint8
+        from harness.attacks.jpeg import jpeg_frames
 
         x8 = torch.round(x * 255) / 255  # d round / dx = 0: the honest gradient of the pipeline
-        host = to_uint8(x).permute(0, 2, 3, 1).numpy()
-        coded = np.stack([jpeg_roundtrip(frame, self.quality) for frame in host])
-        jpeg = torch.from_numpy(coded).to(x.device).permute(0, 3, 1, 2).to(x.dtype) / 255
+        jpeg = jpeg_frames(x, self.quality)  # the `jpeg` perturbation's libjpeg round trip
         ela = (x8 - jpeg).abs() * self.scale
         if not self.bpda:
             return ela

@@ -79,8 +79,6 @@ def resolve_checkpoint(detector: str, checkpoint: str | None, data: DataConfig |
     """
     if checkpoint and checkpoint.strip():
         return checkpoint.strip()
-    from types import SimpleNamespace
-
     from harness.data import open_dataset
     from harness.splits import make_manifest
     from harness.train import default_checkpoint_path, demo_config
@@ -89,7 +87,7 @@ def resolve_checkpoint(detector: str, checkpoint: str | None, data: DataConfig |
     config = demo_config(detector, data)
     index = open_dataset(data.dataset, data.root, data.cache_dir, progress=False, **data.options)
     manifest = make_manifest(index, data.protocol, data.seed, data.ratios)
-    path = default_checkpoint_path(config, SimpleNamespace(manifest=manifest))  # type: ignore[arg-type]
+    path = default_checkpoint_path(config, manifest)
     if not path.is_file():
         raise AppError(
             f"no demo model of {detector!r} in the cache yet (looked for {path}). Give a checkpoint "

@@ -108,6 +108,7 @@ def explain(
     :class:`harness.predict.NoFaceError` when no face is found.
     """
     from harness.detectors import create_detector
+    from harness.fileio import jsonable
     from harness.predict import face_track
     from harness.scoring import VideoCrops, fake_probabilities, make_samples, resolve_device
     from harness.stream import clip_indices
@@ -150,7 +151,7 @@ def explain(
         from harness.attacks import create_attack
 
         attacker = create_attack(attack, **(attack_options or {}))
-        settings = dataclasses.asdict(attacker.config)
+        settings = attacker.resolved_config()  # as run, the same settings a result records
         report(0.4, f"attacking with {attack}")
         result = attacker(model, x.to(dev), y.to(dev), seed=seed, groups=[source.stem] * len(x))
         x_adv = result.x_adv.detach().cpu()
@@ -172,7 +173,7 @@ def explain(
         p_clean=float(p_clean.mean()),
         p_attacked=None if p_adv is None else float(p_adv.mean()),
         attack=attack,
-        attack_options=_jsonable(settings),
+        attack_options=jsonable(settings),
         label=label,
         frames=frames_out,
         frames_sampled=track.frames_sampled,
@@ -262,22 +263,15 @@ def _frames(
 
 
 def _uint8(img: Tensor) -> np.ndarray:
-    return (img.permute(1, 2, 0).numpy() * 255.0).round().clip(0, 255).astype(np.uint8)
+    """A ``(3, H, W)`` [0,1] image as the 8-bit ``(H, W, 3)`` one an attacker delivers."""
+    from harness.attacks.jpeg import quantize_uint8
+
+    return quantize_uint8(img).permute(1, 2, 0).numpy()
 
 
 def _checkpoint_name(detector: Detector) -> str | None:
     path = getattr(detector, "checkpoint_path", None)
     return None if path is None else str(path)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 # -- pictures ------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from harness.faces import resize_crops
 from harness.metrics import aggregate_by_video, auroc, video_labels
 from harness.scoring import batches, resolve_device, stream_probabilities
 from harness.stream import clip_indices, video_refs
+
+if TYPE_CHECKING:
+    from harness.splits import Manifest
 
 
 @dataclass(frozen=True)
@@ -303,7 +306,7 @@ def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | N
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
     )
 
-    out = Path(config.output) if config.output else default_checkpoint_path(config, prep)
+    out = Path(config.output) if config.output else default_checkpoint_path(config, prep.manifest)
     best, best_key, best_epoch, stale, history = -1.0, (-1.0, -math.inf), 0, 0, []
     epoch = 0
     with model.range_check(False):
@@ -385,8 +388,9 @@ def _meta(config: TrainConfig, prep: PreparedData, epoch: int, val: float, secon
     }
 
 
-def default_checkpoint_path(config: TrainConfig, prep: PreparedData) -> Path:
-    name = f"{config.detector}-{prep.manifest.dataset}-{prep.manifest.short_hash}-{config_hash(config)}.pt"
+def default_checkpoint_path(config: TrainConfig, manifest: Manifest) -> Path:
+    """Where ``config`` trained on the split ``manifest`` is cached (whether or not it exists yet)."""
+    name = f"{config.detector}-{manifest.dataset}-{manifest.short_hash}-{config_hash(config)}.pt"
     return cache_root(config.data.cache_dir) / "models" / name
 
 
@@ -400,7 +404,7 @@ def ensure_demo_model(
     """The cached demo checkpoint of ``detector`` on the embedded benchmark (trained once)."""
     config = demo_config(detector, data, device)
     prep = prepared or prepare_dataset(config.data, progress=progress)
-    path = default_checkpoint_path(config, prep)
+    path = default_checkpoint_path(config, prep.manifest)
     if path.is_file():
         return path
     print(
