@@ -29,6 +29,7 @@ from torch import Tensor
 
 from harness.datasets import DatasetError
 from harness.faces import FaceCache, resize_crops, sample_indices
+from harness.workers import loader_options
 
 
 @dataclass(frozen=True)
@@ -304,30 +305,6 @@ def _libc() -> Any:
         return None
 
 
-def init_worker(_: int) -> None:
-    """Start of every data-loading worker: a fixed allocator threshold (flat worker memory)."""
-    fixed_mmap_threshold()
-
-
-def worker_context() -> Any:
-    """How data-loading workers start: from a fork server that has imported this module.
-
-    Not plain ``fork``: a worker forked from the run inherits its whole heap (the model, the
-    index, the attack's buffers), and every page either side then writes is copied, so the
-    workers' private memory creeps up over a long run toward a copy of the parent each. The
-    fork server is a small process started once (it imports torch and this module); workers
-    fork from it, share its pages and receive only their small, picklable dataset. It is also
-    safe after CUDA is initialized, where ``fork`` is not.
-    """
-    import multiprocessing as mp
-
-    if "forkserver" not in mp.get_all_start_methods():  # Windows: spawn (each worker imports)
-        return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["harness.stream", "harness.train"])
-    return ctx
-
-
 def loader(dataset: Any, units: Sequence[Unit], workers: int, device: torch.device) -> Iterator[Any]:
     """Batches of ``units`` in order, read by ``workers`` processes (0: in this process)."""
     order = [u.index for u in units]
@@ -338,11 +315,9 @@ def loader(dataset: Any, units: Sequence[Unit], workers: int, device: torch.devi
             dataset,
             batch_size=None,
             sampler=order,
-            num_workers=max(0, int(workers)),
             pin_memory=device.type == "cuda",
             prefetch_factor=2 if workers > 0 else None,
-            multiprocessing_context=worker_context() if workers > 0 else None,
-            worker_init_fn=init_worker if workers > 0 else None,
+            **loader_options(workers),
         )
     )
 

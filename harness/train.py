@@ -217,7 +217,7 @@ class _TrainSet(torch.utils.data.Dataset):
 
     def epoch(self, workers: int, device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
         """This epoch's batches, in order (a new plan is drawn first)."""
-        from harness.stream import init_worker, worker_context
+        from harness.workers import loader_options
 
         self.new_epoch()
         return iter(
@@ -225,11 +225,9 @@ class _TrainSet(torch.utils.data.Dataset):
                 self,
                 batch_size=None,
                 shuffle=False,
-                num_workers=max(0, workers),
                 pin_memory=device.type == "cuda",
                 prefetch_factor=2 if workers > 0 else None,
-                multiprocessing_context=worker_context() if workers > 0 else None,
-                worker_init_fn=init_worker if workers > 0 else None,
+                **loader_options(workers),
             )
         )
 

@@ -67,14 +67,16 @@ def stream_tracks(
         return
     from torch.utils.data import DataLoader
 
+    from harness.workers import loader_options
+
+    # Workers start clean (harness.workers): a child forked from a process that has decoded with
+    # PyAV or used OpenCV's thread pool can hang for good.
     loader = DataLoader(
         _DecodeJobs(jobs, config),
         batch_size=None,
         shuffle=False,
-        num_workers=min(workers, len(jobs)),
         collate_fn=_as_is,
-        # No cv2.setNumThreads in the workers: in a forked child it deadlocks once this process
-        # has used OpenCV's thread pool (measured: Haar, then workers).
+        **loader_options(min(workers, len(jobs))),
     )
     pending: list[tuple[int, DecodedVideo]] = []
     waiting = 0  # frames in ``pending``
