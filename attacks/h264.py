@@ -60,7 +60,7 @@ from torch import Tensor
 
 from harness.attacks import register_attack
 from harness.attacks._base import Attack, AttackConfig, AttackModel, require
-from harness.attacks.jpeg import to_uint8
+from harness.codecs import to_uint8
 
 PRESETS = (
     "ultrafast",

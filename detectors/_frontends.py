@@ -150,7 +150,7 @@ class ELA(_PerFrame):
         self.bpda = bool(bpda)
 
     def frames(self, x: Tensor) -> Tensor:
-        from harness.attacks.jpeg import jpeg_frames
+        from harness.codecs import jpeg_frames
 
         x8 = torch.round(x * 255) / 255  # d round / dx = 0: the honest gradient of the pipeline
         jpeg = jpeg_frames(x, self.quality)  # the `jpeg` perturbation's libjpeg round trip

@@ -264,7 +264,7 @@ def _frames(
 
 def _uint8(img: Tensor) -> np.ndarray:
     """A ``(3, H, W)`` [0,1] image as the 8-bit ``(H, W, 3)`` one an attacker delivers."""
-    from harness.attacks.jpeg import quantize_uint8
+    from harness.codecs import quantize_uint8
 
     return quantize_uint8(img).permute(1, 2, 0).numpy()
 

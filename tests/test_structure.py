@@ -125,3 +125,17 @@ def test_no_import_cycles() -> None:
         if node not in state:
             visit(node, [node])
     assert cycles == []
+
+
+def test_detectors_never_import_attacks() -> None:
+    """One direction: attacks are built on the detector contract, a detector never needs an attack.
+    What both use (the 8-bit quantization, the JPEG round trip of the ELA front end and of the
+    ``jpeg`` perturbation) lives below both, in ``harness.codecs``; module level or in a function."""
+    bad = [
+        f"{name} imports {attr or module} from {module}"
+        for name, path in MODULES.items()
+        if name == "harness.detectors" or name.startswith("harness.detectors.")
+        for module, attr, _ in _imports(name, path)
+        if module == "harness.attacks" or module.startswith("harness.attacks.")
+    ]
+    assert bad == []
