@@ -21,6 +21,13 @@ exactly that, per video:
    original frames, its size, and the score of the *unattacked* video through the same codec
    (the codec's share of any change: ``auroc_codec``).
 
+Orientation: every frame here is upright (a display matrix, as phones write, is applied when
+decoding, as face extraction does), and the delivered video is written upright with no display
+matrix, as a platform that transcodes phone footage delivers it. Keeping the matrix and storing
+the frames turned back would make the defender's decode depend on whether its decoder applies the
+matrix (and move the edge padding of odd sides to another corner); upright frames decode to the
+pixel grid the attack optimized and the cached face boxes were found on, in any decoder.
+
 A video in which the defender finds no face after the attack cannot be flagged: it is scored
 0.0 (real) and counted (``videos_without_face``). Frames are encoded with x264's MB-tree off
 and one thread, so the delivered bytes are reproducible (the embedded benchmark is written the

@@ -23,7 +23,9 @@ class ThreatConfig:
     ``model``: ``crops`` (the attack perturbs the face crops the detector sees; default) or
     ``pipeline`` (the attack perturbs the full video frames, which are re-encoded and go through
     face detection again). ``crf``: the H.264 CRF of the delivered video (0..51) or
-    ``"lossless"``; ``preset``: x264's preset. The last two apply to ``pipeline`` only.
+    ``"lossless"``; ``preset``: x264's preset. The last two apply to ``pipeline`` only. The
+    delivered video is written upright (a source's display matrix applied, none written), so it
+    shows what the source shows.
     """
 
     model: str = "crops"

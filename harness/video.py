@@ -4,6 +4,12 @@ Decoding with PyAV, H.264 encoding that gives the same bytes for the same frames
 one thread; ``lossless``: libx264rgb at qp 0, bit-exact), re-encoding a video with some frames
 replaced, and how far a delivered video is from its source. Used by the pipeline threat model
 (:mod:`harness.pipeline`).
+
+Orientation: frames are decoded *upright* (a display matrix, as phones write, is applied: the
+same frames as face extraction reads, see :mod:`harness.faces.media`), and written upright with no
+display matrix. A delivered video therefore shows the source's upright picture in any player, and
+decodes to exactly the pixel grid the attack optimized and the face boxes were found on, whatever
+the decoder does with matrices (the way a platform that transcodes phone footage delivers it).
 """
 
 from __future__ import annotations
@@ -31,18 +37,22 @@ def _source(path: Path) -> Path:
 
 
 def iter_frames(path: Path) -> Iterator[np.ndarray]:
-    """The frames of a video as uint8 RGB ``(H, W, 3)``, one at a time in decode order."""
+    """The frames of a video as uint8 RGB ``(H, W, 3)``, upright (its display matrix applied, as
+    face extraction reads them), one at a time in decode order."""
     import av
 
     from harness.faces import MediaError
+    from harness.faces.media import quarter_turns, upright_rgb
 
     try:
         with av.open(str(_source(path))) as container:
             stream = container.streams.video[0]
-            n = 0
+            n = turns = 0
             for frame in container.decode(stream):
+                if not n:  # the first frame's matrix holds for the stream: one shape throughout
+                    turns = quarter_turns(frame)
                 n += 1
-                yield frame.to_ndarray(format="rgb24")
+                yield upright_rgb(frame, turns)
     except (av.error.FFmpegError, IndexError) as exc:
         raise MediaError(f"{path}: cannot decode ({type(exc).__name__}: {exc})") from exc
     if not n:
@@ -84,7 +94,8 @@ def read_frames_at(path: Path, indices: Sequence[int]) -> np.ndarray:
 def encode_video(
     path: Path, frames: Iterable[np.ndarray], fps: Fraction, crf: int | str, preset: str
 ) -> None:
-    """Write uint8 RGB ``(H, W, 3)`` frames (any iterable: streamed) as an H.264 mp4.
+    """Write uint8 RGB ``(H, W, 3)`` frames (any iterable: streamed) as an H.264 mp4, stored as
+    given with no display matrix (upright frames make an upright video in every player).
 
     ``crf="lossless"``: libx264rgb at qp 0 in RGB, bit-exact. Otherwise libx264 yuv420p at
     ``crf`` (odd sides are edge-padded to even, as yuv420p needs), MB-tree off and one thread,
@@ -119,7 +130,12 @@ def encode_video(
 def deliver(
     source: Path, out: Path, replace: Mapping[int, np.ndarray], fps: Fraction, crf: int | str, preset: str
 ) -> None:
-    """Re-encode ``source`` into ``out`` with the frames at ``replace``'s indices replaced (streamed)."""
+    """Re-encode ``source`` into ``out`` with the frames at ``replace``'s indices replaced (streamed).
+
+    ``replace`` holds upright frames, as :func:`read_frames_at` gives them; ``out`` is written
+    upright without a display matrix, so it shows what ``source`` shows, rotated phone footage
+    included, and decodes to exactly the frames written (lossless) in any decoder.
+    """
     encode_video(out, (replace.get(i, f) for i, f in enumerate(iter_frames(source))), fps, crf, preset)
 
 

@@ -10,7 +10,8 @@ from typing import Literal
 
 import numpy as np
 
-FACES_VERSION = 1
+# 2: frames are decoded upright (display matrix applied): crops of rotated video cached before are stale
+FACES_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,19 @@
 """Reading frames: ``num_frames`` evenly spaced RGB frames of a video (PyAV or OpenCV), an image,
-or a folder of images (an image sequence)."""
+or a folder of images (an image sequence).
+
+Frames are returned *upright*, as a player shows them: phone footage is often stored sideways with
+a display matrix (a rotation in the container) that players apply. OpenCV applies it; PyAV hands
+frames over as stored, so :func:`upright_rgb` turns them. Both decoders then give the same
+orientation and pixels (up to decoder rounding), and faces are detected and cropped upright. Only
+quarter turns are applied (the nearest one to the matrix's angle) and flips are ignored, as OpenCV
+does.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,10 +97,13 @@ def _read_pyav(path: Path, num_frames: int) -> tuple[list[int], list[np.ndarray]
                 container.seek(0)
             wanted = set(sample_indices(count, num_frames))
             indices, frames = [], []
+            turns = 0
             for i, frame in enumerate(container.decode(stream)):
+                if i == 0:  # the first frame's matrix holds for the stream: one shape throughout
+                    turns = quarter_turns(frame)
                 if i in wanted:
                     indices.append(i)
-                    frames.append(frame.to_ndarray(format="rgb24"))
+                    frames.append(upright_rgb(frame, turns))
                     if len(indices) == len(wanted):
                         break
     except av.error.FFmpegError as exc:
@@ -107,6 +120,9 @@ def _read_opencv(path: Path, num_frames: int) -> tuple[list[int], list[np.ndarra
     try:
         if not cap.isOpened():
             raise MediaError("OpenCV cannot open the file")
+        # upright, as PyAV's frames are turned by upright_rgb (already the default of OpenCV's
+        # FFmpeg backend; said here so a build with another default agrees too)
+        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         wanted = set(sample_indices(count, num_frames))
         indices, frames = [], []
@@ -126,3 +142,28 @@ def _read_opencv(path: Path, num_frames: int) -> tuple[list[int], list[np.ndarra
     if not frames:
         raise MediaError("no decodable frames")
     return indices, frames, count
+
+
+def quarter_turns(frame: Any) -> int:
+    """How many quarter turns counter-clockwise a decoded PyAV frame's display matrix asks for
+    (0..3; 0 without a matrix): its angle rounded to the nearest quarter turn."""
+    angle = getattr(frame, "rotation", None)  # PyAV >= 14.1: counter-clockwise degrees
+    if angle is None:  # older PyAV: the matrix itself, read as FFmpeg's av_display_rotation_get
+        data = frame.side_data.get("DISPLAYMATRIX")
+        if data is None:
+            return 0
+        m = np.frombuffer(bytes(data), dtype=np.int32)[:9].astype(np.float64)
+        sx, sy = math.hypot(m[0], m[3]), math.hypot(m[1], m[4])
+        if not sx or not sy:  # a degenerate matrix: nothing to apply
+            return 0
+        angle = -math.degrees(math.atan2(m[1] / sy, m[0] / sx))
+    return int(round(float(angle) / 90)) % 4
+
+
+def upright_rgb(frame: Any, turns: int | None = None) -> np.ndarray:
+    """A decoded PyAV frame as uint8 RGB ``(H, W, 3)``, turned upright by its display matrix
+    (``turns``: quarter turns counter-clockwise, by default the frame's own), as players and
+    OpenCV show it."""
+    image = frame.to_ndarray(format="rgb24")
+    turns = quarter_turns(frame) if turns is None else turns % 4
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
