@@ -11,9 +11,10 @@ Import-light: no torch, no PyAV here.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, ClassVar, Literal
 
 REAL, FAKE = 0, 1
@@ -71,7 +72,11 @@ class Skipped:
 
 @dataclass
 class DatasetIndex:
-    """Everything an adapter found under ``root``."""
+    """Everything an adapter found under ``root``.
+
+    A record whose file is not under the root (see :class:`RootGuard`) is moved to ``skipped``
+    with its reason, so nothing outside the dataset folder is ever decoded, scored or attacked.
+    """
 
     dataset: str
     root: Path
@@ -80,6 +85,18 @@ class DatasetIndex:
     official_test_available: bool = False
 
     def __post_init__(self) -> None:
+        # Every record's file must lie under the root, whoever made the record (adapters check
+        # the paths their metadata names before touching the disk; this catches the rest).
+        guard = RootGuard(self.root)
+        self.skipped = list(self.skipped)
+        kept: list[VideoRecord] = []
+        for v in self.videos:
+            problem = guard.check(v.path)
+            if problem is None:
+                kept.append(v)
+            else:
+                self.skipped.append(Skipped(v.video_id, v.path, f"{v.path!r} {problem}"))
+        self.videos = kept
         seen: set[str] = set()
         for v in self.videos:
             if v.video_id in seen:
@@ -91,6 +108,109 @@ class DatasetIndex:
 
     def abspath(self, record: VideoRecord) -> Path:
         return self.root / record.path
+
+
+class RootGuard:
+    """The one check that keeps every path of a dataset under its root.
+
+    Metadata (a DFDC ``metadata.json`` key, a ``labels.csv`` row, a test list line) names files
+    relative to its folder; a name that is absolute or climbs out with ``..`` would make the
+    harness index, decode, score and attack a file from anywhere, so adapters ask
+    :meth:`check` before they touch a named path, and :class:`DatasetIndex` asks again for every
+    record. The lexical tests come first: an absolute or climbing path is refused without any
+    file-system call on it. Symbolic links are followed only where they stay under the root
+    (the strict choice: ``realpath`` of the path must lie under ``realpath`` of the root), so
+    a link in a downloaded archive cannot reach out either; a link loop is refused with its
+    reason. One guard per ``index()`` call (it caches the real path of each folder it sees).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._real_root = Path(os.path.realpath(root))
+        self._real_dirs: dict[str, Path] = {}
+
+    def check(self, name: str, within: str = "") -> str | None:
+        """Why ``name`` may not be used, or None when it may.
+
+        ``name`` is relative to ``within`` (a folder relative to the root, POSIX separators;
+        the root itself by default), as metadata in that folder spells it. The reason reads
+        after the name: ``"'../x.mp4' escapes the dataset root"``. A path that does not exist is
+        not refused here (the adapter reports it as missing).
+        """
+        problem = self.lexical(name, within)
+        if problem is not None:
+            return problem
+        relpath = f"{within}/{name}" if within else name
+        parts = [p for p in relpath.split("/") if p not in ("", ".")]
+        if not parts:
+            return None
+        parent = "/".join(parts[:-1])
+        if parent not in self._real_dirs:
+            self._real_dirs[parent] = Path(os.path.realpath(self.root.joinpath(*parts[:-1])))
+        real = self._real_dirs[parent] / parts[-1]
+        if not self._inside(self._real_dirs[parent]):
+            return f"lies in a folder linked to {self._real_dirs[parent]}, outside the dataset root"
+        if not os.path.islink(real):
+            return None
+        try:
+            os.stat(real)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "is a symbolic link loop"
+        target = Path(os.path.realpath(real))
+        if not self._inside(target):
+            return f"is a symbolic link to {target}, outside the dataset root"
+        return None
+
+    @staticmethod
+    def lexical(name: str, within: str = "") -> str | None:
+        """Why ``name`` (relative to folder ``within``) leaves the root by its spelling alone
+        (absolute, or ``..``), or None.
+
+        Touches nothing on disk. A backslash counts as a separator here on every system, so a
+        Windows-style ``..\\x.mp4`` is refused too.
+        """
+        if "\0" in name:
+            return "contains a NUL character"
+        posix = name.replace("\\", "/")
+        if PurePosixPath(posix).is_absolute() or PureWindowsPath(name).anchor:
+            return "is an absolute path: it escapes the dataset root (paths are relative to it)"
+        parts = [p for p in f"{within}/{posix}".split("/") if p not in ("", ".")]
+        if ".." not in parts:
+            return None
+        depth = 0
+        for part in parts:
+            depth += -1 if part == ".." else 1
+            if depth < 0:
+                return "escapes the dataset root"
+        return "uses '..' (name the file below the dataset root directly)"
+
+    def require(self, path: Path, dataset: str) -> Path:
+        """``path`` (a metadata file found under the root) if :meth:`check` allows it; else a
+        :class:`DatasetError` naming it, since its entries cannot be trusted either."""
+        problem = self.check(path.relative_to(self.root).as_posix())
+        if problem is not None:
+            raise DatasetError(
+                f"{dataset}: {path} {problem}; symbolic links are followed only within the dataset "
+                "root: copy the file (or bind-mount its folder) under the root"
+            )
+        return path
+
+    def _inside(self, real: Path) -> bool:
+        return real == self._real_root or real.is_relative_to(self._real_root)
+
+
+def not_a_file(path: Path) -> str:
+    """Why a directory entry named like a media file is not one (a folder, a broken link, a
+    link loop), for the skipped report: such an entry is listed, never silently ignored."""
+    if path.is_symlink():
+        try:
+            os.stat(path)
+        except OSError as exc:
+            return "is a symbolic link loop" if exc.errno == errno.ELOOP else "is a broken symbolic link"
+    if path.is_dir():
+        return "is a folder named like a media file, not a file"
+    return "is not a regular file"
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,13 @@ from harness.datasets._base import (
     DatasetError,
     DatasetIndex,
     Example,
+    RootGuard,
     Skipped,
     VideoRecord,
+    not_a_file,
     placeholder,
     rel,
+    strip_suffix,
 )
 
 TEST_LIST = "List_of_testing_videos.txt"
@@ -64,9 +67,12 @@ class CelebDF(DatasetAdapter):
         skipped: list[Skipped] = []
         for canon, directory in folders:
             for f in sorted(directory.iterdir()):
-                if not f.is_file() or f.name.startswith(".") or f.suffix.lower() not in VIDEO_SUFFIXES:
+                if f.name.startswith(".") or f.suffix.lower() not in VIDEO_SUFFIXES:
                     continue
                 video_id, path = f"{canon}/{f.stem}", rel(f, self.root)
+                if not f.is_file():
+                    skipped.append(Skipped(video_id, path, not_a_file(f)))
+                    continue
                 if video_id in records:
                     skipped.append(Skipped(video_id, path, f"same video as {records[video_id].path}"))
                     continue
@@ -79,8 +85,13 @@ class CelebDF(DatasetAdapter):
         test_list = self._test_list()
         if test_list is not None:
             skipped_ids = {s.video_id for s in skipped}
-            for lineno, video_id, listed_path in _read_test_list(test_list):
-                if video_id in records:
+            guard = RootGuard(self.root)
+            for lineno, video_id, listed_path in _read_test_list(guard.require(test_list, "celebdf")):
+                if video_id is None:  # the line names a path outside the root
+                    problem = guard.check(listed_path)
+                    reason = f"{TEST_LIST} line {lineno}: {listed_path!r} {problem}"
+                    skipped.append(Skipped(strip_suffix(listed_path), listed_path, reason))
+                elif video_id in records:
                     records[video_id] = dataclasses.replace(records[video_id], official_split="test")
                 elif video_id not in skipped_ids:
                     skipped.append(
@@ -167,8 +178,13 @@ def _record(video_id: str, path: str, folder: str, stem: str) -> VideoRecord | s
     )
 
 
-def _read_test_list(path: Path) -> list[tuple[int, str, str]]:
-    """``(line number, video id, listed path)`` for each line; a contradiction is an error."""
+def _read_test_list(path: Path) -> list[tuple[int, str | None, str]]:
+    """``(line number, video id, listed path)`` for each line; a contradiction is an error.
+
+    A path that is absolute or climbs out with ``..`` gets no video id (None): the caller
+    reports it as skipped. The list only marks videos found on disk, so no listed path is ever
+    opened; it must still name a file under the root.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -185,6 +201,9 @@ def _read_test_list(path: Path) -> list[tuple[int, str, str]]:
                 f"celebdf: {path} line {lineno}: expected '<1 real | 0 fake> <folder>/<file>', got "
                 f"{line.strip()!r}; restore the file from the Celeb-DF release"
             )
+        if RootGuard.lexical(fields[1]) is not None:
+            out.append((lineno, None, fields[1]))
+            continue
         parts = [p for p in fields[1].replace("\\", "/").split("/") if p]
         if parts and parts[0].lower() == "videos":
             parts = parts[1:]

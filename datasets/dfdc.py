@@ -42,8 +42,10 @@ from harness.datasets._base import (
     DatasetError,
     DatasetIndex,
     Example,
+    RootGuard,
     Skipped,
     VideoRecord,
+    not_a_file,
     placeholder,
     rel,
     strip_suffix,
@@ -119,6 +121,7 @@ class DFDC(DatasetAdapter):
         records: dict[str, VideoRecord] = {}
         origin: dict[str, Path] = {}
         skipped: list[Skipped] = []
+        self._guard = RootGuard(self.root)
 
         def add(record: VideoRecord, source: Path) -> None:
             if record.video_id in records:
@@ -135,7 +138,7 @@ class DFDC(DatasetAdapter):
             + [(p, self._preview) for p in previews]
         )
         for path, read in readers:
-            for item in read(path):
+            for item in read(self._guard.require(path, "dfdc")):
                 if isinstance(item, Skipped):
                     skipped.append(item)
                 else:
@@ -145,9 +148,10 @@ class DFDC(DatasetAdapter):
         for path in metadata:
             for f in sorted(path.parent.iterdir()):
                 video_id = strip_suffix(rel(f, self.root))
-                if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES and video_id not in known:
+                if f.suffix.lower() in VIDEO_SUFFIXES and video_id not in known:
                     meta = rel(path, self.root)
-                    skipped.append(Skipped(video_id, rel(f, self.root), f"not listed in {meta} (no label)"))
+                    why = f"not listed in {meta} (no label)" if f.is_file() else not_a_file(f)
+                    skipped.append(Skipped(video_id, rel(f, self.root), why))
         videos = sorted(records.values(), key=lambda v: v.video_id)
         return DatasetIndex(
             dataset=self.name,
@@ -198,14 +202,24 @@ class DFDC(DatasetAdapter):
                 value = entry["is_fake"]
                 label = parse_label(int(value) if isinstance(value, bool) else value, where)
                 official = "test"
+            source = entry.get("original")
+            refused = self._refuse(f"{meta}: key", folder, name)
+            if refused is None and label == FAKE and source:
+                # An original is only an id here, but one named outside the root is refused too.
+                problem = self._guard.check(str(source), folder)
+                if problem is not None:
+                    why = f"{meta}: key {name!r} names an original {str(source)!r} that {problem}"
+                    refused = Skipped(strip_suffix(_join(folder, name)), _join(folder, name), why)
+            if refused is not None:
+                yield refused
+                continue
             path_rel = _join(folder, name)
             video_id = strip_suffix(path_rel)
-            source = entry.get("original")
             original = strip_suffix(_join(folder, str(source))) if label == FAKE and source else None
             by_part = self.group_by == "part" and official is None
             group = part.name if by_part else (original or video_id)
             if not (part / name).is_file():
-                yield Skipped(video_id, path_rel, f"listed in {meta} but missing")
+                yield Skipped(video_id, path_rel, self._missing(part / name, f"listed in {meta}"))
                 continue
             yield VideoRecord(
                 video_id,
@@ -242,10 +256,18 @@ class DFDC(DatasetAdapter):
                 raise DatasetError(f"dfdc: {path} line {lineno}: expected 'filename,label', got {row}")
             name = row[col_name].strip()
             label = parse_label(row[col_label], f"dfdc: {path} line {lineno}")
+            base = rel(folder, self.root) if folder != self.root else ""
+            refused = self._refuse(f"{table} line {lineno}:", base, name) or self._refuse(
+                f"{table} line {lineno}:", _join(base, "videos"), name
+            )
+            if refused is not None:
+                yield refused
+                continue
             found = next((c for c in (folder / name, folder / "videos" / name) if c.is_file()), None)
             if found is None:
                 path_rel = rel(folder / name, self.root)
-                yield Skipped(strip_suffix(path_rel), path_rel, f"listed in {table} but missing")
+                why = self._missing(folder / name, f"listed in {table}")
+                yield Skipped(strip_suffix(path_rel), path_rel, why)
                 continue
             path_rel = rel(found, self.root)
             video_id = strip_suffix(path_rel)
@@ -295,10 +317,14 @@ class DFDC(DatasetAdapter):
             target = _ident(entry.get("target_id"))
             swapped = _ident(entry.get("swapped_id")) if label == FAKE else None
             original = resolve(entry.get("source_video") or entry.get("original")) if label == FAKE else None
+            refused = self._refuse(f"{listing}: key", folder, key)
+            if refused is not None:
+                yield refused
+                continue
             path_rel = _join(folder, key)
             video_id = strip_suffix(path_rel)
             if not (base / key).is_file():
-                yield Skipped(video_id, path_rel, f"listed in {listing} but missing")
+                yield Skipped(video_id, path_rel, self._missing(base / key, f"listed in {listing}"))
                 continue
             yield VideoRecord(
                 video_id,
@@ -310,6 +336,24 @@ class DFDC(DatasetAdapter):
                 target_id=target,
                 official_split=official,
             )
+
+    def _refuse(self, where: str, folder: str, name: str) -> Skipped | None:
+        """A skipped entry if ``name`` (listed in a metadata file of ``folder``) leaves the root.
+
+        ``where`` names the file and key or line, e.g. ``"part/metadata.json: key"``; nothing is
+        looked up on disk for a refused name.
+        """
+        problem = self._guard.check(name, folder)
+        if problem is None:
+            return None
+        return Skipped(strip_suffix(name), name, f"{where} {name!r} {problem}")
+
+    @staticmethod
+    def _missing(path: Path, listed: str) -> str:
+        """``"listed in X but missing"``, or why the listed entry is not a file (a folder, a loop)."""
+        if not (path.is_symlink() or path.exists()):
+            return f"{listed} but missing"
+        return f"{listed} but {not_a_file(path)}"
 
 
 def _ident(value: object) -> str | None:

@@ -24,6 +24,7 @@ from harness.datasets._base import (
     DatasetError,
     DatasetIndex,
     Example,
+    RootGuard,
     Skipped,
     VideoRecord,
     placeholder,
@@ -95,7 +96,8 @@ class DFDCFaces(DatasetAdapter):
                 f"dfdc_faces: no {METADATA} in {self.root}; point the root at the folder that holds "
                 f"{METADATA} and the face crops"
             )
-        rows = _read_rows(path)
+        guard = RootGuard(self.root)
+        rows = _read_rows(guard.require(path, "dfdc_faces"))
         faces = _Faces(self.root)
         records: dict[str, VideoRecord] = {}
         skipped: list[Skipped] = []
@@ -107,6 +109,19 @@ class DFDCFaces(DatasetAdapter):
             split_text = row["split"].lower()
             if split_text not in SPLITS and split_text not in _EMPTY:
                 raise DatasetError(f"{where}: unknown split {row['split']!r}; use one of {sorted(SPLITS)}")
+            source = row["original"] if label == FAKE and row["original"].lower() not in _EMPTY else ""
+            # Names are looked up in every faces folder: none may climb out of the root.
+            problem = next(
+                (
+                    f"{what}{name!r} {why}"
+                    for what, name in (("", video), ("original ", source))
+                    if name and (why := guard.check(name)) is not None
+                ),
+                None,
+            )
+            if problem is not None:
+                skipped.append(Skipped(strip_suffix(video), video, f"{METADATA} line {lineno}: {problem}"))
+                continue
             if video in seen:
                 skipped.append(
                     Skipped(
@@ -130,12 +145,22 @@ class DFDCFaces(DatasetAdapter):
                 continue
             base, location = found
             video_id = faces.id_of(location)
-            if location.is_dir() and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in location.iterdir()):
-                skipped.append(Skipped(video_id, rel(location, self.root), "face folder holds no images"))
+            location_rel = rel(location, self.root)
+            problem = guard.check(location_rel)
+            if problem is None and location.is_dir():
+                frames = [p for p in location.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+                if not frames:
+                    problem = "face folder holds no images"
+                # The crops of a folder are read one by one: each must stay under the root too.
+                problem = next(
+                    (f"{p.name!r} {why}" for p in frames if (why := guard.check(rel(p, self.root)))),
+                    problem,
+                )
+            if problem is not None:
+                skipped.append(Skipped(video_id, location_rel, problem))
                 continue
             original = None
-            if label == FAKE and row["original"].lower() not in _EMPTY:
-                source = row["original"]
+            if source:
                 hit = faces.find(source)
                 # An original with no faces on disk keeps the id it would have next to this fake.
                 original = (

@@ -33,8 +33,10 @@ from harness.datasets._base import (
     DatasetError,
     DatasetIndex,
     Example,
+    RootGuard,
     Skipped,
     VideoRecord,
+    not_a_file,
     placeholder,
     rel,
     strip_suffix,
@@ -89,17 +91,17 @@ class FFPP(DatasetAdapter):
                 f"(compressions present: {self._compressions_present() or 'none'}); point the root at "
                 "the FaceForensics++ download folder or choose compression= accordingly"
             )
-        splits = self._read_splits()
+        skipped: list[Skipped] = []
+        splits = self._read_splits(skipped)
         official = {n: split for split, pairs in splits.items() for pair in pairs for n in pair}
         pair_of = {n: pair for pairs in splits.values() for pair in pairs for n in pair}
-        skipped: list[Skipped] = []
 
         # Original video id of number n: known even when the file is absent.
         c_dir = originals.parent.name if originals is not None else COMPRESSIONS[self.compression][0]
         orig_prefix = f"original_sequences/youtube/{c_dir}/videos"
 
         reals: list[tuple[str, str, Path]] = []  # (number, video id, file)
-        for f in _video_files(originals):
+        for f in _video_files(originals, skipped, self.root):
             video_id, path = strip_suffix(rel(f, self.root)), rel(f, self.root)
             m = _REAL_NAME.match(f.stem)
             if m is None:
@@ -109,7 +111,7 @@ class FFPP(DatasetAdapter):
 
         fakes: list[tuple[str, str, str, str]] = []  # (target, source, video id, path)
         for method_dir in method_dirs:
-            for f in _video_files(method_dir):
+            for f in _video_files(method_dir, skipped, self.root):
                 video_id, path = strip_suffix(rel(f, self.root)), rel(f, self.root)
                 m = _FAKE_NAME.match(f.stem)
                 if m is None:
@@ -216,10 +218,16 @@ class FFPP(DatasetAdapter):
         present = {p.parent.name for p in self.root.glob("*_sequences/*/*/videos")}
         return ", ".join(sorted(present))
 
-    def _read_splits(self) -> dict[str, list[tuple[str, ...]]]:
-        """``{split: [sorted pair, ...]}`` from the official split files that exist."""
+    def _read_splits(self, skipped: list[Skipped]) -> dict[str, list[tuple[str, ...]]]:
+        """``{split: [sorted pair, ...]}`` from the official split files that exist.
+
+        The files list video numbers, never paths: an entry that is not a number (a path like
+        ``../x``, say) is reported in ``skipped`` and left out of its pair; nothing it names is
+        looked up on disk.
+        """
         splits: dict[str, list[tuple[str, ...]]] = {}
         where: dict[str, Path] = {}
+        guard = RootGuard(self.root)
         for split in SPLIT_FILES:
             path = next(
                 (
@@ -232,7 +240,7 @@ class FFPP(DatasetAdapter):
             if path is None:
                 continue
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
+                data = json.loads(guard.require(path, "ffpp").read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise DatasetError(
                     f"ffpp: {path} is not valid JSON ({exc}); restore it from the FF++ repository"
@@ -245,7 +253,19 @@ class FFPP(DatasetAdapter):
                     f'ffpp: {path} must be a JSON list of pairs like [["953", "974"], ...]; restore it '
                     "from the FaceForensics++ repository (dataset/splits/)"
                 )
-            pairs = [tuple(sorted(_number(x) for x in pair)) for pair in data]
+            listing = rel(path, self.root)
+            pairs = []
+            for pair in data:
+                numbers = [_number(x) for x in pair]
+                for n in numbers:
+                    if not _REAL_NAME.match(n):
+                        why = (
+                            f"{listing}: pair {pair}: {n!r} is not a video number (split files list numbers)"
+                        )
+                        skipped.append(Skipped(n, n, why))
+                kept = tuple(sorted(n for n in numbers if _REAL_NAME.match(n)))
+                if kept:
+                    pairs.append(kept)
             for pair in pairs:
                 for n in pair:
                     if n in where:
@@ -262,14 +282,20 @@ def _number(x: str | int) -> str:
     return f"{x:03d}" if isinstance(x, int) else x.strip()
 
 
-def _video_files(folder: Path | None) -> list[Path]:
+def _video_files(folder: Path | None, skipped: list[Skipped], root: Path) -> list[Path]:
+    """The video files of ``folder``; an entry named like a video that is not a file (a folder,
+    a link loop) is reported in ``skipped``."""
     if folder is None:
         return []
-    return sorted(
-        f
-        for f in folder.iterdir()
-        if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in VIDEO_SUFFIXES
-    )
+    found = []
+    for f in sorted(folder.iterdir()):
+        if f.name.startswith(".") or f.suffix.lower() not in VIDEO_SUFFIXES:
+            continue
+        if f.is_file():
+            found.append(f)
+        else:
+            skipped.append(Skipped(strip_suffix(rel(f, root)), rel(f, root), not_a_file(f)))
+    return found
 
 
 def _components(links: Iterable[Sequence[str]]) -> dict[str, tuple[str, ...]]:

@@ -7,7 +7,12 @@ folder, found recursively:
 * a video file is one video;
 * an image directly in the class folder is one still (a one-frame video);
 * a sub-folder holding images is one video: its images are the frames, in file-name order
-  (what ``harness run --save-adversarial`` writes, and a common way to ship extracted frames).
+  (what ``harness run --save-adversarial`` writes, and a common way to ship extracted frames),
+  whatever its name (``clip.mp4/0000.png`` is an image sequence too).
+
+A folder named like a video or image that holds no images, a symbolic link loop, and a link to a
+place outside the root (see :class:`~harness.datasets._base.RootGuard`) are reported as skipped,
+never silently left out. Hidden entries (names starting with ``.``) are ignored.
 
 Each is its own leakage group with no known identities (the folder says nothing about who is in
 a video, so only the random protocol is offered).
@@ -27,8 +32,10 @@ from harness.datasets._base import (
     DatasetError,
     DatasetIndex,
     Example,
+    RootGuard,
     Skipped,
     VideoRecord,
+    not_a_file,
     placeholder,
     rel,
     strip_suffix,
@@ -50,25 +57,43 @@ class Folder(DatasetAdapter):
         classes = self._class_folders()
         records: dict[str, VideoRecord] = {}
         skipped: list[Skipped] = []
+        guard = RootGuard(self.root)
+        media_suffixes = VIDEO_SUFFIXES + IMAGE_SUFFIXES
         for label, folder in classes:
+            entries = [
+                f
+                for f in sorted(folder.rglob("*"))
+                if not any(part.startswith(".") for part in f.relative_to(folder).parts)
+            ]
+            # Links that loop or lead out of the root; a sequence holding one is refused whole.
+            refused = {f: why for f in entries if f.is_symlink() and (why := guard.check(rel(f, self.root)))}
             sequences = {
-                f.parent
-                for f in folder.rglob("*")
-                if f.suffix.lower() in IMAGE_SUFFIXES and f.parent != folder
+                f.parent for f in entries if f.suffix.lower() in IMAGE_SUFFIXES and f.parent != folder
             }
-            for f in sorted(folder.rglob("*")):
+            for f in entries:
                 suffix = f.suffix.lower()
+                path = rel(f, self.root)
+                if f in refused:
+                    skipped.append(Skipped(strip_suffix(path), path, refused[f]))
+                    continue
                 if f in sequences and f.is_dir():
                     media = "video"  # an image sequence: decoded frame by frame
+                    bad = next((p for p in refused if p.parent == f), None)
+                    if bad is not None:
+                        skipped.append(Skipped(path, path, f"frame {bad.name!r} {refused[bad]}"))
+                        continue
                 elif suffix in VIDEO_SUFFIXES and f.is_file():
                     media = "video"
                 elif suffix in IMAGE_SUFFIXES and f.is_file() and f.parent == folder:
                     media = "image"
+                elif suffix in media_suffixes and not f.is_file():
+                    why = not_a_file(f)
+                    if f.is_dir():
+                        why += " (and it holds no images, so it is not an image sequence)"
+                    skipped.append(Skipped(path, path, why))
+                    continue
                 else:
                     continue  # other files, and images that are frames of a sequence
-                path = rel(f, self.root)
-                if any(part.startswith(".") for part in Path(path).parts):
-                    continue
                 video_id = strip_suffix(path) if f.is_file() else path
                 if video_id in records:
                     skipped.append(
