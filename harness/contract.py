@@ -3,12 +3,21 @@
 :func:`check_contract` runs a detector on random ``[0,1]`` input and reports every hard failure at
 once (shape, finite logits, determinism, input gradients) and every trust flag, as AutoAttack's
 checks do (probability outputs, zero or non-finite gradients, randomness, batch-dependent scores).
+Each call into the submitted code is time-boxed (:func:`call_with_time_limit`): a model that never
+returns fails with :class:`CallTimeout` naming the call, instead of stalling with no output.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+DEFAULT_CALL_TIMEOUT = 60.0  # seconds per call into submitted code (SubmitConfig.contract_timeout)
 
 
 @dataclass(frozen=True)
@@ -31,10 +40,73 @@ class ContractReport:
         return not self.failures
 
 
-def check_contract(detector: Any, gradient_free: bool = False, seed: int = 0) -> ContractReport:
+class CallTimeout(RuntimeError):
+    """A call into submitted code did not return within its time limit (``call``: which one)."""
+
+    def __init__(self, call: str, timeout: float) -> None:
+        super().__init__(f"{call} did not return within {timeout:g} s")
+        self.call = call
+        self.timeout = timeout
+
+
+def call_with_time_limit(
+    fn: Callable[[], T],
+    call: str,
+    timeout: float | None,
+    progress: bool = False,
+    stage: str = "checking contract",
+) -> T:
+    """``fn()`` (submitted code), or :class:`CallTimeout` once ``timeout`` seconds have passed.
+
+    The call runs in a daemon thread and the caller waits at most ``timeout`` for it. Why a
+    thread and not ``signal.alarm``: an alarm works only in the main thread, only on Unix, and
+    cannot interrupt C code (a native op or lock that never returns), whereas waiting on a thread
+    always gives control back. A Python thread cannot be stopped, so on timeout it is abandoned:
+    it keeps running (daemon: it never holds up the process's exit) and the model it uses must
+    not be touched again, so the caller gives up on the submission; the CLI then reports one line
+    and returns. Exceptions raised by ``fn`` are re-raised here. Grad mode is per thread: ``fn``
+    sets its own (``torch.no_grad()`` around this call would not reach it). ``progress``: print
+    ``<stage>: <call> ... ok (0.1 s)`` to stderr.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    if progress:
+        print(f"{stage}: {call} ... ", end="", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    worker = threading.Thread(target=target, name=f"submitted-call: {call}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    seconds = time.perf_counter() - start
+    if worker.is_alive():
+        if progress:
+            print(f"no answer after {seconds:.0f} s", file=sys.stderr, flush=True)
+        raise CallTimeout(call, timeout if timeout is not None else seconds)
+    if progress:
+        print(f"{'failed' if 'error' in box else 'ok'} ({seconds:.1f} s)", file=sys.stderr, flush=True)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def check_contract(
+    detector: Any,
+    gradient_free: bool = False,
+    seed: int = 0,
+    *,
+    timeout: float | None = DEFAULT_CALL_TIMEOUT,
+    progress: bool = False,
+) -> ContractReport:
     """Run the detector on random ``[0,1]`` input and collect failures and trust flags.
 
     Failures stop the submission; flags are stored with the entry and shown on the leaderboard.
+    ``timeout``: seconds each call into the model may take (None: no limit); a call that takes
+    longer raises :class:`CallTimeout` naming it. ``progress``: one stderr line per call.
     """
     import torch
 
@@ -49,9 +121,18 @@ def check_contract(detector: Any, gradient_free: bool = False, seed: int = 0) ->
     x[0] = 0.0  # the edges of the valid range must be accepted too
     x[1] = 1.0
     detector.eval()
+
+    def forward(batch: torch.Tensor, call: str) -> Any:
+        def fn() -> Any:
+            with torch.no_grad():  # in the calling thread: grad mode is per thread
+                return detector(batch)
+
+        return call_with_time_limit(fn, call, timeout, progress)
+
     try:
-        with torch.no_grad():
-            out = detector(x)
+        out = forward(x, f"forward on {tuple(shape)}")
+    except CallTimeout:
+        raise
     except Exception as exc:
         return ContractReport(
             (f"forward on a {tuple(shape)} batch in [0,1] raised {type(exc).__name__}: {exc}",)
@@ -61,14 +142,12 @@ def check_contract(detector: Any, gradient_free: bool = False, seed: int = 0) ->
         return ContractReport((f"output must be (N, 2) [real, fake] logits, got {got} for N={shape[0]}",))
     if not bool(torch.isfinite(out).all()):
         failures.append("output has NaN or inf logits on [0,1] input")
-    with torch.no_grad():
-        again = detector(x)
+    again = forward(x, f"forward on {tuple(shape)} again (determinism)")
     if not torch.allclose(out, again, atol=1e-5, rtol=1e-4):
         diff = float((out - again).abs().max())
         failures.append(f"not deterministic in eval mode: two identical calls differ by {diff:.3g}")
         flags.append(Flag("randomness", f"outputs change between identical calls (max diff {diff:.3g})"))
-    with torch.no_grad():
-        single = detector(x[2:3])
+    single = forward(x[2:3], f"forward on {tuple(x[2:3].shape)} (batch dependence)")
     if torch.isfinite(single).all() and not torch.allclose(single, out[2:3], atol=1e-4, rtol=1e-3):
         flags.append(
             Flag(
@@ -90,22 +169,31 @@ def check_contract(detector: Any, gradient_free: bool = False, seed: int = 0) ->
             )
     if not gradient_free:
         xg = x.clone().requires_grad_(True)
+
+        def input_gradient() -> torch.Tensor:
+            try:
+                with torch.enable_grad():
+                    logits = detector(xg)
+                    if logits.requires_grad:
+                        (logits[:, 1] - logits[:, 0]).sum().backward()
+                        if xg.grad is not None:
+                            return xg.grad
+                return torch.zeros_like(xg)  # nothing differentiable links output and input
+            finally:
+                detector.zero_grad(set_to_none=True)
+
         grad: torch.Tensor | None = None
         try:
-            with torch.enable_grad():
-                logits = detector(xg)
-                if logits.requires_grad:
-                    (logits[:, 1] - logits[:, 0]).sum().backward()
-                    grad = xg.grad
-            if grad is None:
-                grad = torch.zeros_like(xg)  # nothing differentiable links output and input
+            grad = call_with_time_limit(
+                input_gradient, f"forward+backward on {tuple(shape)} (input gradients)", timeout, progress
+            )
+        except CallTimeout:
+            raise
         except Exception as exc:
             failures.append(
                 f"backward through the model failed ({type(exc).__name__}: {exc}); if it is not "
                 "differentiable, submit with --gradient-free (only black-box and perturbation attacks run)"
             )
-        finally:
-            detector.zero_grad(set_to_none=True)
         if grad is not None:
             if not bool(torch.isfinite(grad).all()):
                 failures.append("input gradients contain NaN or inf")
@@ -119,4 +207,11 @@ def check_contract(detector: Any, gradient_free: bool = False, seed: int = 0) ->
     return ContractReport(tuple(failures), tuple(flags))
 
 
-__all__ = ["ContractReport", "Flag", "check_contract"]
+__all__ = [
+    "DEFAULT_CALL_TIMEOUT",
+    "CallTimeout",
+    "ContractReport",
+    "Flag",
+    "call_with_time_limit",
+    "check_contract",
+]

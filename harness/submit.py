@@ -12,8 +12,16 @@ locally by them) and weights. The harness:
    look like probabilities, zero or non-finite gradients, randomness, scores that depend on the
    rest of the batch. (A black-box attack stronger than the white-box ones, the sign of gradient
    masking, is flagged by the leaderboard from the results.)
-4. runs the standard suite and writes the entry (metadata, flags, checkpoint sha256, input spec,
-   code version, environment) next to the results; the leaderboard is regenerated.
+4. runs the standard suite and writes the entry (metadata, flags, the model file and checkpoint
+   as paths relative to the working folder with their sha256, input spec, code version,
+   environment) next to the results; the leaderboard beside those results is regenerated
+   (``leaderboards/`` next to ``results_dir``, as ``harness run`` does, unless
+   ``leaderboard_dir`` names another): a submission never rewrites a leaderboard it was not
+   pointed at.
+
+Every call into the submitted code (``build_fn()`` and each contract check) is time-boxed by
+``contract_timeout`` seconds and shown as a progress line: code that never returns fails with one
+line naming the model file and the call, instead of stalling silently.
 
 ``build_fn()`` returns either a harness :class:`~harness.detectors.Detector` (e.g. made with
 :func:`harness.detectors.wrap_model`, which puts normalization inside) or a plain ``nn.Module``
@@ -32,16 +40,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.contract import ContractReport, Flag, check_contract
+from harness.contract import (
+    DEFAULT_CALL_TIMEOUT,
+    CallTimeout,
+    ContractReport,
+    Flag,
+    call_with_time_limit,
+    check_contract,
+)
 from harness.results import COMMITTED_RESULTS_DIR
 from harness.runner import RunConfig
 
-# How a submission is evaluated unless the YAML or flags say otherwise (see SubmitConfig).
+# How a submission is evaluated unless the YAML or flags say otherwise (see SubmitConfig). No
+# leaderboard_dir: the leaderboard goes beside results_dir (leaderboards/ next to results/), so
+# `--results-dir elsewhere/results` never regenerates the checkout's leaderboards/ from it.
 SUBMIT_RUN_DEFAULTS: dict[str, Any] = {
     "suite": "standard",
     "split": "test",
     "results_dir": COMMITTED_RESULTS_DIR,
-    "leaderboard_dir": "leaderboards",
 }
 
 ENTRY_FILE = "entry.json"
@@ -61,7 +77,10 @@ class SubmitConfig:
     differ from ``harness run``'s in three ways: the ``standard`` suite, the ``test`` split (the
     researcher's model must not have seen it) and the committed ``results/`` folder (submitting
     is the explicit step that adds a row to the committed leaderboard). Its ``detector`` and
-    ``checkpoint`` are set from ``name`` and ``checkpoint``.
+    ``checkpoint`` are set from ``name`` and ``checkpoint``; its leaderboard is regenerated in
+    ``run.leaderboard_dir``, by default ``leaderboards/`` beside ``run.results_dir``.
+    ``contract_timeout``: seconds each call into the submitted code (``build_fn()``, each
+    contract check) may take before the submission fails, naming the call.
     """
 
     model: str = ""  # path/to/model.py:build_fn
@@ -69,18 +88,25 @@ class SubmitConfig:
     name: str = ""
     meta: dict[str, str] = field(default_factory=dict)
     gradient_free: bool = False
+    contract_timeout: float = DEFAULT_CALL_TIMEOUT
     run: RunConfig = field(default_factory=lambda: RunConfig(**SUBMIT_RUN_DEFAULTS))
 
 
 # -- loading ---------------------------------------------------------------------------------------
-def load_build_fn(spec: str) -> Any:
-    """Import ``path/to/model.py:build_fn`` from a file (the user's own code) and return the callable."""
+def model_file(spec: str) -> tuple[Path, str]:
+    """``path/to/model.py:build_fn`` -> (the file, ``build_fn``); the file must exist."""
     path_text, sep, attr = spec.rpartition(":")
     if not sep or not path_text or not attr:
         raise SubmissionError(f"--model must be path/to/model.py:build_fn, got {spec!r}")
     path = Path(path_text).expanduser()
     if not path.is_file():
         raise SubmissionError(f"model file {path} not found (--model path/to/model.py:build_fn)")
+    return path, attr
+
+
+def load_build_fn(spec: str) -> Any:
+    """Import ``path/to/model.py:build_fn`` from a file (the user's own code) and return the callable."""
+    path, attr = model_file(spec)
     module_name = f"harness_submission_{abs(hash(str(path.resolve()))):x}"
     module_spec = importlib.util.spec_from_file_location(module_name, path)
     if module_spec is None or module_spec.loader is None:
@@ -100,15 +126,19 @@ def load_build_fn(spec: str) -> Any:
     return fn
 
 
-def build_submission(spec: str, name: str) -> Any:
-    """Call ``build_fn()`` and put the result behind the detector contract."""
+def build_submission(spec: str, name: str, timeout: float | None = None, progress: bool = False) -> Any:
+    """Call ``build_fn()`` (at most ``timeout`` seconds) and put the result behind the detector contract."""
     import torch.nn as nn
 
     from harness.detectors import Detector, wrap_model
 
     fn = load_build_fn(spec)
     try:
-        model = fn()
+        model = call_with_time_limit(
+            fn, f"{spec.rpartition(':')[2]}()", timeout, progress, "building the model"
+        )
+    except CallTimeout:
+        raise
     except Exception as exc:
         raise SubmissionError(f"{spec}() raised {type(exc).__name__}: {exc}") from exc
     if isinstance(model, Detector):
@@ -193,7 +223,7 @@ def submit(config: SubmitConfig, progress: bool = True) -> tuple[Path, list[Any]
     from harness import workflow
     from harness.checkpoint import sha256_file
     from harness.detectors import DETECTORS
-    from harness.provenance import device_name, library_versions
+    from harness.provenance import device_name, library_versions, portable
     from harness.runner import attack_plan
     from harness.version import code_version
 
@@ -203,9 +233,27 @@ def submit(config: SubmitConfig, progress: bool = True) -> tuple[Path, list[Any]
         )
     if config.name in DETECTORS:
         raise SubmissionError(f"--name {config.name!r} is a zoo detector's name; choose another")
-    detector = build_submission(config.model, config.name)
-    load_weights(detector, config.checkpoint)
-    report = check_contract(detector, config.gradient_free, config.run.seed)
+    if not config.contract_timeout > 0:
+        raise SubmissionError(
+            f"contract_timeout must be a positive number of seconds, got {config.contract_timeout!r}"
+        )
+    try:
+        detector = build_submission(config.model, config.name, config.contract_timeout, progress)
+        load_weights(detector, config.checkpoint)
+        report = check_contract(
+            detector,
+            config.gradient_free,
+            config.run.seed,
+            timeout=config.contract_timeout,
+            progress=progress,
+        )
+    except CallTimeout as exc:
+        # The call is still running in an abandoned thread: give up on this model, in one line.
+        raise SubmissionError(
+            f"{model_file(config.model)[0]}: {exc.call} did not return within {exc.timeout:g} s "
+            "(each call into a submitted model is time-boxed): make it return, or allow more time "
+            "with --contract-timeout SECONDS (--set contract_timeout=SECONDS)"
+        ) from exc
     if not report.ok:
         lines = "\n  - ".join(report.failures)
         raise SubmissionError(f"{config.model} does not meet the detector contract:\n  - {lines}")
@@ -219,6 +267,9 @@ def submit(config: SubmitConfig, progress: bool = True) -> tuple[Path, list[Any]
         skipped = [m.key for m in members if m not in kept]
         members = kept
     entry_dir = Path(run_config.results_dir) / run_config.data.dataset / config.name
+    model_path, build_name = model_file(config.model)
+    checkpoint_path = Path(config.checkpoint).expanduser()
+    cache = run_config.data.cache_dir
     entry = {
         "kind": "entry",
         "schema_version": ENTRY_SCHEMA,
@@ -226,9 +277,13 @@ def submit(config: SubmitConfig, progress: bool = True) -> tuple[Path, list[Any]
         "dataset": run_config.data.dataset,
         "meta": dict(config.meta),
         "flags": [dataclasses.asdict(f) for f in report.flags],
-        "model": config.model,
-        "checkpoint": str(config.checkpoint),
-        "checkpoint_sha256": sha256_file(Path(config.checkpoint).expanduser()),
+        # Paths as a re-run from the same working folder gives them (no absolute paths of this
+        # machine: under the working folder relative, under home ~/..., else the file name),
+        # and the files' hashes say exactly what was evaluated.
+        "model": f"{portable(model_path.resolve(), cache)}:{build_name}",
+        "model_sha256": sha256_file(model_path),
+        "checkpoint": portable(checkpoint_path.resolve(), cache),
+        "checkpoint_sha256": sha256_file(checkpoint_path),
         "input_spec": detector.spec.to_dict(),
         "gradient_free": config.gradient_free,
         "suite": suite_name,
@@ -268,11 +323,12 @@ def _devices(detector: Any) -> list[Any]:
 
 def cli_submit(args: argparse.Namespace) -> int:
     """``harness submit``: build the config from flags, run, print the table and the entry path."""
+    from harness import workflow
     from harness.config import build_config
     from harness.flags import data_flags, translate_sets
     from harness.runner import SuiteError, format_table
 
-    own = ("model", "checkpoint", "name")
+    own = ("model", "checkpoint", "name", "contract_timeout")
     cli: dict[str, Any] = {k: getattr(args, k) for k in own if hasattr(args, k)}
     run = {
         k: getattr(args, k)
@@ -292,20 +348,23 @@ def cli_submit(args: argparse.Namespace) -> int:
     sets = [
         item
         if item.partition("=")[0].split(".")[0] in (*own, "meta", "gradient_free", "run")
-        else f"run.{item}"
+        else item.nested("run")
         for item in translate_sets(getattr(args, "set", None))
     ]
     config = build_config(SubmitConfig, getattr(args, "config", None), cli=cli, sets=sets)
+    board = workflow.leaderboard_dir(config.run)  # beside the results unless leaderboard_dir says
     try:
         entry, results, report = submit(config, progress=not getattr(args, "quiet", False))
     except SuiteError as exc:
         print(format_table(exc.results))
+        print(f"leaderboard: {board}")  # regenerated with the members that finished
         print(f"harness: error: {exc}", file=sys.stderr)
         return 1
     print(format_table(results))
     for flag in report.flags:
         print(f"flag {flag.code}: {flag.message}")
     print(f"entry: {entry}")
+    print(f"leaderboard: {board}")
     return 0
 
 
@@ -318,6 +377,7 @@ __all__ = [
     "check_contract",
     "load_build_fn",
     "load_weights",
+    "model_file",
     "parse_meta",
     "submit",
 ]

@@ -365,3 +365,171 @@ def test_installed_packages_register_detectors_through_entry_points(
         if "acme_net" in DETECTORS:
             DETECTORS.remove("acme_net")
         DETECTORS.plugin_warnings.clear()
+
+
+# -- issue 20: the leaderboard beside the results, portable entries, a time limit per call ---------
+_SMALL_MODEL = """
+import torch.nn as nn
+from harness.detectors import wrap_model
+def build():
+    net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return wrap_model(net, name="small", input_size=32)
+"""
+
+
+def _submit_small(tiny: tuple[Any, Path], where: Path, results_dir: Path, *extra: str) -> int:
+    """Submit a small differentiable model (files under ``where``) on a one-member suite: seconds."""
+    where.mkdir(parents=True, exist_ok=True)
+    model = where / "models" / "small_model.py"
+    model.parent.mkdir(exist_ok=True)
+    model.write_text(_SMALL_MODEL)
+    weights = where / "small.pt"
+    torch.manual_seed(0)
+    torch.save(nn.Sequential(nn.Conv2d(3, 2, 3)).state_dict(), weights)  # keys 0.weight, 0.bias
+    suite = where / "one.yaml"
+    suite.write_text("members:\n  - attack: noise\n")
+    return main(
+        [
+            "submit",
+            "--model",
+            f"{model}:build",
+            "--checkpoint",
+            str(weights),
+            "--name",
+            "small",
+            "--suite",
+            str(suite),
+            "--results-dir",
+            str(results_dir),
+            *_tiny_args(tiny),
+            *extra,
+        ]
+    )
+
+
+def _tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_submit_writes_its_leaderboard_beside_its_results_and_leaves_the_checkout_alone(
+    tiny: tuple[Any, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A checkout with its committed leaderboard (a copy of the repository's: rows, figures, the
+    # threat and transfer tables); the submission's results go elsewhere.
+    import shutil
+
+    checkout = tmp_path / "checkout"
+    committed = Path(__file__).resolve().parents[1] / "leaderboards"
+    if committed.is_dir():
+        shutil.copytree(committed, checkout / "leaderboards")
+    (checkout / "leaderboards" / "figures").mkdir(parents=True, exist_ok=True)
+    (checkout / "leaderboards" / "figures" / "sentinel.svg").write_text("<svg/>")
+    before = _tree_bytes(checkout / "leaderboards")
+    monkeypatch.chdir(checkout)
+    results = tmp_path / "elsewhere" / "results"
+    assert _submit_small(tiny, tmp_path / "src", results) == 0
+    out = capsys.readouterr().out
+    assert _tree_bytes(checkout / "leaderboards") == before, "submit touched a leaderboard it was not given"
+    board = tmp_path / "elsewhere" / "leaderboards"
+    assert "small" in (board / "leaderboard.md").read_text()
+    assert f"leaderboard: {board}" in out, out
+
+
+def test_the_entry_stores_portable_paths_and_the_model_file_hash(
+    tiny: tuple[Any, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hashlib
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert _submit_small(tiny, work, work / "runs" / "results") == 0
+    text = (work / "runs" / "results" / "synthetic" / "small" / "entry.json").read_text()
+    assert str(tmp_path) not in text, "the entry leaks an absolute path of this machine"
+    entry = json.loads(text)
+    # Relative to the working folder the command ran in: the same command re-runs the entry.
+    assert entry["model"] == "models/small_model.py:build"
+    assert entry["checkpoint"] == "small.pt"
+    digest = hashlib.sha256((work / "models" / "small_model.py").read_bytes()).hexdigest()
+    assert entry["model_sha256"] == digest
+
+
+_SLEEPY_MODEL = """
+import time
+import torch
+import torch.nn as nn
+from harness.detectors import wrap_model
+class Sleepy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+    def forward(self, x):
+        if WHEN == "always" or torch.is_grad_enabled():
+            time.sleep(1000)
+        return self.fc(x.mean((2, 3)))
+def build():
+    return wrap_model(Sleepy(), name="sleepy", input_size=32)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("when", "call"),
+    [
+        ("always", "forward on (4, 3, 32, 32)"),
+        ("grad", "forward+backward on (4, 3, 32, 32) (input gradients)"),
+    ],
+)
+def test_a_model_that_never_returns_fails_promptly_naming_the_file_and_the_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], when: str, call: str
+) -> None:
+    import time
+
+    model = tmp_path / "sleepy.py"
+    model.write_text(f"WHEN = {when!r}\n" + _SLEEPY_MODEL)
+    weights = tmp_path / "sleepy.pt"
+    torch.save({"fc.weight": torch.zeros(2, 3), "fc.bias": torch.zeros(2)}, weights)
+    start = time.perf_counter()
+    rc = main(
+        [
+            "submit",
+            "--model",
+            f"{model}:build",
+            "--checkpoint",
+            str(weights),
+            "--name",
+            "sleepy",
+            "--results-dir",
+            str(tmp_path / "r"),
+            "--set",
+            "contract_timeout=2",
+        ]
+    )
+    elapsed = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert rc == 2 and elapsed < 20, (rc, elapsed, err)
+    message = [line for line in err.splitlines() if line.startswith("harness: error:")]
+    assert len(message) == 1, err
+    assert "sleepy.py" in message[0] and call in message[0] and "2 s" in message[0], message[0]
+    assert "contract_timeout" in message[0], "the error names the setting that raises the limit"
+    assert not (tmp_path / "r").exists(), "nothing is evaluated or written after a timed-out check"
+
+
+def test_the_contract_check_shows_progress_per_call(capsys: pytest.CaptureFixture[str]) -> None:
+    report = check_contract(_wrapped(), progress=True)
+    assert report.ok
+    err = capsys.readouterr().err
+    assert "checking contract: forward on (4, 3, 32, 32) ... ok (" in err, err
+    assert "forward+backward on (4, 3, 32, 32) (input gradients) ... ok (" in err, err
+
+
+def test_a_time_limit_must_be_positive(tmp_path: Path) -> None:
+    from harness.submit import SubmitConfig, submit
+
+    with pytest.raises(SubmissionError, match="contract_timeout"):
+        submit(SubmitConfig(model="m.py:build", checkpoint="w.pt", name="ok", contract_timeout=0))

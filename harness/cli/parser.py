@@ -316,7 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the model is not differentiable: only black-box and perturbation attacks apply",
     )
     p_sub.add_argument("--results-dir", help="results folder (default results)")
-    p_sub.add_argument("--leaderboard-dir", help="leaderboard folder (default leaderboards)")
+    p_sub.add_argument(
+        "--leaderboard-dir", help="leaderboard folder (default: leaderboards/ beside the results folder)"
+    )
+    p_sub.add_argument(
+        "--contract-timeout",
+        type=float,
+        help="seconds each call into your model may take while it is built and checked (default 60)",
+    )
     p_sub.add_argument(
         "--precision", choices=["fp32", "bf16", "fp16"], help="detector autocast (default fp32)"
     )
