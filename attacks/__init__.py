@@ -59,7 +59,7 @@ def create_attack(name: str, config: str | os.PathLike[str] | None = None, **set
     from harness.config import build_config
 
     cls = ATTACKS.get(name)
-    return cls(build_config(cls.Config, config, cli=settings))
+    return cls(build_config(cls.Config, config, cli=settings, cli_source=f"attack {name!r}"))
 
 
 def __getattr__(attr: str) -> Any:

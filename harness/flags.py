@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.config import SetItem
+
 SET_PREFIXES = {
     "attack.": "attack_options.",
     "detector.": "detector_options.",
@@ -17,15 +19,19 @@ SET_PREFIXES = {
 }
 
 
-def translate_sets(items: list[str] | None) -> list[str]:
-    """``attack.eps=4/255`` -> ``attack_options.eps=4/255`` (and ``detector.``/``dataset.``/``faces.``)."""
+def translate_sets(items: list[str] | None) -> list[SetItem]:
+    """``attack.eps=4/255`` -> ``attack_options.eps=4/255`` (and ``detector.``/``dataset.``/``faces.``).
+
+    Each item remembers how it was given, so a bad value is reported as ``--set attack.eps=...``.
+    """
     out = []
-    for item in items or []:
+    for given in items or []:
+        item = given
         for short, full in SET_PREFIXES.items():
             if item.startswith(short):
                 item = full + item[len(short) :]
                 break
-        out.append(item)
+        out.append(SetItem(item, given))
     return out
 
 

@@ -178,9 +178,17 @@ def load_suite(name_or_path: str) -> Suite:
 
     path = suite_path(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"suite {path}: not UTF-8 text ({exc.reason} at byte {exc.start}): save it as UTF-8"
+        ) from exc
     except yaml.YAMLError as exc:
         raise ValueError(f"suite {path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"suite {path}: expected a mapping with name, description and members, got {type(data).__name__}"
+        )
     unknown = set(data) - {"name", "description", "members"}
     if unknown:
         raise ValueError(

@@ -75,8 +75,9 @@ def run(
     members failed (:class:`~harness.runner.SuiteError` is re-raised after it).
     """
     from harness import distributed
-    from harness.runner import evaluate
+    from harness.runner import attack_plan, evaluate
 
+    attack_plan(config)  # a bad suite or attack setting fails now, not after a model is trained
     if detector is None:
         config, detector = ensure_detector(config, progress)
     store = ResultStore(config.results_dir)

@@ -55,9 +55,9 @@ def cmd_describe(args: argparse.Namespace) -> int:
         from harness.attacks import ATTACKS
 
         if args.detector in ATTACKS:
-            return _describe_attack(ATTACKS.get(args.detector), parse_sets(args.option or []))
+            return _describe_attack(ATTACKS.get(args.detector), parse_sets(args.option or [], flag="-o"))
 
-    options = parse_sets(args.option or [])
+    options = parse_sets(args.option or [], flag="-o")
     model = create_detector(args.detector, checkpoint=args.checkpoint, **options)
     spec = model.spec
     n_params = sum(p.numel() for p in model.parameters())
@@ -125,7 +125,7 @@ def cmd_data_prepare(args: argparse.Namespace) -> int:
     if faces:
         cli["faces"] = faces
     if getattr(args, "option", None):
-        cli["options"] = parse_sets(args.option)
+        cli["options"] = parse_sets(args.option, flag="-o")
     config = build_config(DataConfig, getattr(args, "config", None), cli=cli, sets=getattr(args, "set", []))
     start = time.perf_counter()
     prep = prepare_dataset(config, progress=not getattr(args, "quiet", False))

@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.leaderboard.text import DISCLAIMER, NOTE, column_label, fmt, format_ci, md, row_id
+from harness.leaderboard.text import DISCLAIMER, NOTE, column_label, fmt, format_ci, md, md_code, row_id
 from harness.leaderboard.threats import ThreatTable, render_threat_markdown
 from harness.leaderboard.transfer import TransferMatrix, render_transfer_markdown
 
@@ -50,21 +50,21 @@ def render_markdown(
             md(r["dataset"]),
             format_ci(r["clean"], r.get("clean_ci")),
             format_ci(r["worst"], r.get("worst_ci")),
-            r.get("worst_member") or "",
+            md(r.get("worst_member") or ""),
             format_ci(r.get("ensemble", math.nan), r.get("ensemble_ci")),
             format_ci(r["mean_drop"], r.get("mean_drop_ci")),
-            fmt(r.get("n_videos")),
+            md(fmt(r.get("n_videos"))),
             md("; ".join(f["label"] for f in r.get("flags", []))),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     if columns:
         lines += ["", "## AUROC under each attack", "", *_member_table(columns, rows)]
-        lines += ["", "Columns: " + ", ".join(f"`{c}`" for c in columns) + "."]
+        lines += ["", "Columns: " + ", ".join(md_code(c) for c in columns) + "."]
     flagged = [(r, f) for r in rows for f in r.get("flags", [])]
     if flagged:
         lines += ["", "## Flags", ""]
         lines += [
-            f"- **{md(r['detector'])} / {md(r['dataset'])}**: {f['code']}: {md(f['message'])}"
+            f"- **{md(r['detector'])} / {md(r['dataset'])}**: {md(f['code'])}: {md(f['message'])}"
             for r, f in flagged
         ]
     lines += ["", *render_threat_markdown(threats)] if threats is not None else []
@@ -85,7 +85,7 @@ def render_markdown(
 def _member_table(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """The AUROC of every row under every column, with intervals."""
     results = [r for row in rows for r in row.get("results", {}).values()]
-    head = ["detector", "dataset", "clean", *(" ".join(column_label(results, c)).strip() for c in columns)]
+    head = ["detector", "dataset", "clean", *(md(" ".join(column_label(results, c))) for c in columns)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [

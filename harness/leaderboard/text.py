@@ -41,9 +41,32 @@ def format_ci(value: float | None, ci: Sequence[float] | None) -> str:
     return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else f"{value:.3f}"
 
 
+_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_MD_PUNCT = re.compile(r"([\\`*\[\]~|#$])")  # always markup-capable (| splits a table cell)
+_MD_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")  # "_" not between two letters/digits
+_MD_LINE_START = re.compile(r"^([-+])|^(\d+)([.)])")  # a list marker when a list item starts so
+
+
 def md(text: Any) -> str:
-    """``text`` safe inside a Markdown table cell (pipes escaped, one line)."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """``text`` (a name from a result file: anyone's) as literal Markdown text, in one line.
+
+    Safe in a table cell, a list item or a heading: HTML is escaped as entities and every
+    character that could start Markdown (emphasis, code, links, a cell's ``|``, a list marker or
+    heading at the start) is backslash-escaped, so a reader sees exactly ``text`` (whitespace
+    runs as one space). ``_`` inside a word (``Meso4_DF``) is no markup and stays as it is."""
+    out = " ".join(str(text).split()).translate(_HTML)
+    out = _MD_PUNCT.sub(r"\\\1", out)
+    out = _MD_UNDERSCORE.sub(r"\\_", out)
+    return _MD_LINE_START.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", out)
+
+
+def md_code(text: Any) -> str:
+    """``text`` as a Markdown code span (shown literally, HTML included) outside tables: fenced
+    by more backticks than any run inside it."""
+    out = " ".join(str(text).split())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", out)), default=0) + 1)
+    pad = " " if out.startswith("`") or out.endswith("`") else ""
+    return f"{fence}{pad}{out}{pad}{fence}"
 
 
 def column_label(results: Sequence[Mapping[str, Any]], key: str) -> tuple[str, str]:
