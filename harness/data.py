@@ -103,12 +103,14 @@ def prepare_dataset(config: DataConfig, progress: bool = True) -> PreparedData:
             world_size=world_size,
         )
 
-    decoded = None
+    shards = None
     if w.distributed:  # under torchrun: each process extracts its share of the videos first
-        decoded = sum(distributed.all_gather(extract(w.rank, w.world_size).decoded))  # waits for all
+        mine = extract(w.rank, w.world_size)
+        shards = distributed.all_gather((mine.decoded, mine.damaged))  # waits for all
     report = extract()  # every process: the full report, from the finished cache
-    if decoded is not None:
-        report.decoded = decoded
+    if shards is not None:
+        report.decoded = sum(n for n, _ in shards)
+        report.damaged = [p for _, damaged in shards for p in damaged]
     return PreparedData(config, index, manifest, path, report)
 
 
@@ -141,6 +143,13 @@ def format_summary(prep: PreparedData) -> str:
         f"({100 * rep.face_rate:.1f}%) with {det}; {rep.decoded} videos decoded in this run "
         f"({len(rep.tracks) - rep.decoded} from cache)",
     ]
+    if rep.damaged:
+        n = len(rep.damaged)
+        lines += [
+            f"re-extracted {n} damaged face-cache {'entry' if n == 1 else 'entries'}: "
+            + "; ".join(rep.damaged[:3])
+            + (f"; and {n - 3} more" if n > 3 else "")
+        ]
     skips = list(m.skipped) + list(rep.skipped)
     if skips:
         lines += ["", f"skipped {len(skips)} entries:", f"  {'count':>5}  stage   reason"]
@@ -185,10 +194,11 @@ def load_split(prep: PreparedData, split: str) -> list[Any]:
         if track is None or not track.ok:
             continue
         record = by_id[row.video_id]
-        loaded = cache.load(record, prep.index.abspath(record))
+        loaded, problem = cache.lookup(record, prep.index.abspath(record))
         if loaded is None or loaded.crops is None:
             raise DatasetError(
-                f"face cache entry for {row.video_id} vanished; run `harness data prepare` again"
+                f"face cache entry {problem or f'for {row.video_id} vanished'}; run "
+                "`harness data prepare` to re-extract it"
             )
         out.append(VideoCrops(row.video_id, row.label, loaded.crops, loaded.frame_indices))
     return out

@@ -11,13 +11,14 @@ mistyped value means the same thing everywhere.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.fileio import atomic_open, jsonable, write_json_atomic
+from harness.fileio import jsonable, write_files_atomic
 
 RESULT_SCHEMA = 2
 DEFAULT_RESULTS_DIR = "runs/results"
@@ -86,32 +87,46 @@ class ResultStore:
 
     def save(self, result: Mapping[str, Any], videos: Mapping[str, Sequence[Any]] | None = None) -> Path:
         """Write ``result`` (and its per-video table, columns by name) atomically; returns its path."""
-        path = self.path(result)
-        if videos is not None:
-            write_videos_csv(path.with_suffix(".videos.csv"), videos)
-        write_json_atomic(path, jsonable(dict(result)))
-        return path
+        return write_result_files(self.path(result), result, videos)
 
 
-def write_videos_csv(path: Path, columns: Mapping[str, Sequence[Any]]) -> Path:
+def write_result_files(
+    path: Path, result: Mapping[str, Any], videos: Mapping[str, Sequence[Any]] | None = None
+) -> Path:
+    """Write a result JSON at ``path`` and its per-video CSV beside it, together or not at all.
+
+    Both are rendered first and replaced as a group (:func:`harness.fileio.write_files_atomic`),
+    the CSV before the JSON: readers find results by their JSON, so a full disk never leaves a
+    result without its per-video scores, nor new scores beside an old result.
+    """
+    path = Path(path)
+    files: dict[Path, bytes] = {}
+    if videos is not None:
+        files[path.with_suffix(".videos.csv")] = videos_csv(videos).encode("utf-8")
+    files[path] = json.dumps(jsonable(dict(result)), indent=1).encode("utf-8")
+    write_files_atomic(files)
+    return path
+
+
+def videos_csv(columns: Mapping[str, Sequence[Any]]) -> str:
     """The per-video CSV beside a result: ``video_id``, ``label``, then score columns (6 decimals)."""
     names = list(columns)
     n = len(columns[names[0]]) if names else 0
-    with atomic_open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(names)
-        for i in range(n):
-            row = []
-            for name in names:
-                v = columns[name][i]
-                if name == "video_id":
-                    row.append(str(v))
-                elif name == "label":
-                    row.append(int(v))
-                else:
-                    row.append(f"{float(v):.6f}")
-            w.writerow(row)
-    return path
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(names)
+    for i in range(n):
+        row = []
+        for name in names:
+            v = columns[name][i]
+            if name == "video_id":
+                row.append(str(v))
+            elif name == "label":
+                row.append(int(v))
+            else:
+                row.append(f"{float(v):.6f}")
+        w.writerow(row)
+    return buf.getvalue()
 
 
 __all__ = [
@@ -123,5 +138,6 @@ __all__ = [
     "interval",
     "number",
     "result_key",
-    "write_videos_csv",
+    "videos_csv",
+    "write_result_files",
 ]

@@ -217,14 +217,12 @@ class CropReader(VideoReader):
         self.sources = {v: (by_id[v], prep.index.abspath(by_id[v])) for v in video_ids}
 
     def load(self, video_id: str) -> np.ndarray:
-        """The cached crops of ``video_id``; a clear error if the cache entry is gone."""
+        """The cached crops of ``video_id``; a clear error if the cache entry is gone or damaged."""
         record, source = self.sources[video_id]
-        track = self.cache.load(record, source)
+        track, problem = self.cache.lookup(record, source)
         if track is None or track.crops is None:
-            raise DatasetError(
-                f"face cache entry for {video_id} ({source}) vanished or went stale; run "
-                "`harness data prepare` again"
-            )
+            what = problem or f"for {video_id} ({source}) vanished or went stale"
+            raise DatasetError(f"face cache entry {what}; run `harness data prepare` to re-extract it")
         return track.crops
 
 

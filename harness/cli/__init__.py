@@ -33,6 +33,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"harness: error: {message}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # Disk full, quota, read-only, permissions, or any error on a named file: one line
+        # naming the path and the fix (harness.fileio.describe_os_error).
+        from harness.fileio import STORAGE_ERRNOS, describe_os_error
+
+        if os.environ.get("HARNESS_DEBUG") or (exc.errno not in STORAGE_ERRNOS and exc.filename is None):
+            raise
+        print(f"harness: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

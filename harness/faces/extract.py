@@ -9,8 +9,9 @@ between processes or machines sharing one cache.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,7 @@ class ExtractionReport:
     tracks: dict[str, FaceTrack]
     skipped: list[Skipped]
     decoded: int  # videos decoded in this run (0 on a fully cached second run)
+    damaged: list[str] = field(default_factory=list)  # damaged cache entries, extracted again
 
     @property
     def frames_sampled(self) -> int:
@@ -178,9 +180,13 @@ def extract_faces(
     done: list[FaceTrack | None] = [None] * len(shard)
     misses: list[tuple[VideoRecord, Path]] = []
     miss_at: list[int] = []  # shard position of each miss
+    damaged: list[str] = []
     for position, record in enumerate(shard):
         source = index.abspath(record)
-        track = cache.load(record, source, with_crops=with_crops)
+        track, problem = cache.lookup(record, source, with_crops=with_crops)
+        if problem is not None:  # truncated, bit-flipped, ...: said, then extracted again
+            warnings.warn(f"face cache entry {problem}; extracting it again", stacklevel=2)
+            damaged.append(problem)
         if track is None:
             misses.append((record, source))
             miss_at.append(position)
@@ -203,4 +209,4 @@ def extract_faces(
         tracks[record.video_id] = track
         if track.reason is not None:
             skipped.append(Skipped(record.video_id, record.path, track.reason, stage="faces"))
-    return ExtractionReport(tracks=tracks, skipped=skipped, decoded=len(misses))
+    return ExtractionReport(tracks=tracks, skipped=skipped, decoded=len(misses), damaged=damaged)

@@ -1,11 +1,11 @@
-"""Writing the leaderboard folder: tables, page and figures, each file replaced atomically."""
+"""Writing the leaderboard folder: tables, page and figures, replaced together atomically."""
 
 from __future__ import annotations
 
 import fcntl
 from pathlib import Path
 
-from harness.fileio import write_bytes_atomic
+from harness.fileio import same_content, write_files_atomic
 from harness.leaderboard.board import render
 from harness.leaderboard.figures import FIGURES_DIR, draw_figure, figure_comment
 
@@ -27,8 +27,11 @@ def write_leaderboards(results_dir: Path, leaderboard_dir: Path) -> list[Path]:
 
 
 def _write(results_dir: Path, leaderboard_dir: Path) -> list[Path]:
+    """Render everything in memory, then replace every changed file together (all or nothing:
+    a full disk leaves the old tables, page and figures, never a mix), then remove stale ones."""
     out = render(results_dir)
-    paths = []
+    files: dict[Path, bytes] = {}  # what to write: changed files only
+    paths, stale = [], []
     for name, text in (
         ("leaderboard.md", out.markdown),
         ("leaderboard.csv", out.csv),
@@ -38,22 +41,25 @@ def _write(results_dir: Path, leaderboard_dir: Path) -> list[Path]:
     ):
         path = leaderboard_dir / name
         if text:
-            write_bytes_atomic(path, text.encode("utf-8"))  # UTF-8 whatever the locale: the page says so
+            data = text.encode("utf-8")  # UTF-8 whatever the locale: the page says so
+            if not same_content(path, data):
+                files[path] = data
             paths.append(path)
         else:  # no pipeline or transfer results (any more): no stale table
-            path.unlink(missing_ok=True)
+            stale.append(path)
     keep = set()
     for plan in sorted(out.figures.values(), key=lambda p: p.path):
         path = leaderboard_dir / plan.path
         if not _current(path, figure_comment(plan, out.records)):  # unchanged rows are not redrawn
-            write_bytes_atomic(path, draw_figure(plan, out.records))
+            files[path] = draw_figure(plan, out.records)
         keep.add(path.name)
         paths.append(path)
     fig_dir = leaderboard_dir / FIGURES_DIR
     if fig_dir.is_dir():
-        for stale in sorted(fig_dir.glob("*.png")):
-            if stale.name not in keep:
-                stale.unlink()
+        stale += [p for p in sorted(fig_dir.glob("*.png")) if p.name not in keep]
+    write_files_atomic(files)
+    for path in stale:
+        path.unlink(missing_ok=True)
     return paths
 
 

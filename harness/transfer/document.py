@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.fileio import jsonable, write_json_atomic
+from harness.fileio import jsonable
 from harness.provenance import portable
-from harness.results import interval, number, write_videos_csv
+from harness.results import interval, number, write_result_files
 from harness.transfer.config import (
     DELIVERY,
     SURROGATE_RESIZE,
@@ -123,9 +123,8 @@ def save_result(
     for name, (clean_scores, adv_scores) in scores.items():
         columns[f"{name}_clean"] = clean_scores
         columns[f"{name}_adv"] = adv_scores
-    write_videos_csv(path.with_suffix(".videos.csv"), columns)
     saved = jsonable(result)
-    write_json_atomic(path, saved)
+    write_result_files(path, saved, columns)  # the CSV and the JSON together or not at all
     return path, saved
 
 
