@@ -6,8 +6,10 @@ line; reading drops a line that does not parse or lacks its newline, and reopeni
 truncates the file to its last complete line first, so the next record never lands on a torn
 fragment. Re-running the same command reads *every* rank's log (whatever the previous number of
 processes was), skips the batches already there, and recomputes at most the one batch each
-process was in the middle of. Floats are written by ``json`` in shortest round-trip form, so a
-resumed run's numbers are bit-identical to an uninterrupted one's.
+process was in the middle of. A line that parses but is not a record (edited, or damaged into
+other valid JSON) is skipped with a warning naming the file and line. Floats are written by
+``json`` in shortest round-trip form, so a resumed run's numbers are bit-identical to an
+uninterrupted one's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +37,22 @@ class RecordLog:
             return out
         for path in sorted(self.dir.glob("rank*.jsonl")):
             with open(path, "rb") as f:
-                for line in f:
+                for lineno, line in enumerate(f, 1):
                     if not line.endswith(b"\n"):
                         break  # torn by a kill: the batch is recomputed
                     try:
                         rec = json.loads(line)
                     except ValueError:
                         continue
-                    out[int(rec["unit"])] = rec
+                    unit = rec.get("unit") if isinstance(rec, dict) else None
+                    if type(unit) is not int:  # valid JSON, but not a record this log writes
+                        print(
+                            f"harness: warning: {path}:{lineno}: not a resume record (an object with "
+                            "an integer 'unit' expected); skipped, its batch is recomputed",
+                            file=sys.stderr,
+                        )
+                        continue
+                    out[unit] = rec
         return out
 
     def append(self, record: dict[str, Any]) -> None:

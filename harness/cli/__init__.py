@@ -8,8 +8,11 @@ facenet-pytorch or PyAV; each subcommand imports what it needs when it runs
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from harness.cli.parser import build_parser
 
@@ -22,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if not distributed.world().main:  # under torchrun only rank 0 prints tables (errors still show)
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    received: list[int] = []
+    previous = _sigterm_interrupts(received)
     try:
         with distributed.process_group(getattr(args, "device", None) or "auto"):
             return int(args.func(args))
@@ -42,6 +47,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"harness: error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        # Ctrl-C or SIGTERM: the workers were stopped on the way out; one line saying what is
+        # kept for a re-run (harness.runner.Interrupted), the shell's status for the signal.
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        print(f"harness: {str(exc) or 'interrupted'}", file=sys.stderr)
+        return 128 + (received[0] if received else signal.SIGINT)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_interrupts(received: list[int]) -> Any:
+    """Make SIGTERM (``kill``, a scheduler's time limit, torchrun stopping its ranks) take the
+    Ctrl-C path: a ``KeyboardInterrupt`` in the main thread, so workers stop and the resume logs
+    close the same way. The signal is appended to ``received``; returns the handler it replaced
+    (``None`` off the main thread, where nothing is installed)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 if __name__ == "__main__":  # pragma: no cover

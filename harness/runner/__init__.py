@@ -12,12 +12,13 @@ from harness.results import RESULT_SCHEMA
 from harness.runner.config import VAL_FPR, RunConfig, RunResult, attack_plan, threshold_provenance
 from harness.runner.context import unit_seed
 from harness.runner.document import format_table
-from harness.runner.evaluate import MemberFailure, SuiteError, evaluate
+from harness.runner.evaluate import Interrupted, MemberFailure, SuiteError, evaluate
 from harness.runner.member import save_crops
 
 __all__ = [
     "RESULT_SCHEMA",
     "VAL_FPR",
+    "Interrupted",
     "MemberFailure",
     "RunConfig",
     "RunResult",

@@ -8,6 +8,7 @@ batch to a resume log and sharing batches among torchrun processes.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,9 @@ class RunContext:
     thresholds: dict[str, Any] = field(default_factory=dict)  # the rule and validation counts
     batches: dict[str, int] = field(default_factory=dict)  # computed / resumed, this process
     zero_grad: dict[int, Any] = field(default_factory=dict)  # per unit, from the clean pass (or None)
+    # stages begun and not finished (a finished member's records make way for its result):
+    # resume-log folder name -> (label, unit indices); what an interrupted run reports as kept
+    stages: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
     # pipeline threat model: the defender's view of each unattacked video per codec, shared by the
     # run's members with the same codec (harness.pipeline)
     codec_only: dict[Any, Any] = field(default_factory=dict)
@@ -230,6 +234,14 @@ def run_stage(
     w = ctx.world
     log = RecordLog(ctx.state_dir / name, w.rank)
     done = log.done()
+    ctx.stages[name] = (label, [u.index for u in units])
+    reused = sum(u.index in done for u in units)  # by every process of the earlier attempts
+    if reused and w.main:
+        print(
+            f"harness: resumed: {label}: {reused} of {len(units)} batches reused from {shown(log.dir)}",
+            file=sys.stderr,
+            flush=True,
+        )
     mine = shard(units, w.rank, w.world_size)
     todo = [u for u in mine if u.index not in done]
     by_index = {u.index: u for u in todo}
@@ -242,7 +254,10 @@ def run_stage(
         else:
             dataset = UnitDataset(ctx.prep, ctx.refs, todo, spec.kind, spec.input_size)
         bar = tqdm(total=len(todo), desc=label, unit="batch", disable=not (progress and w.main))
-        with log:
+        # An interrupt (KeyboardInterrupt, also SIGTERM under the CLI) is not caught here: it
+        # leaves through these ``with`` blocks, which close the bar and the log, and the loader
+        # is dropped with the frame, which stops its workers.
+        with bar, log:
             for batch in loader(dataset, todo, ctx.config.workers, ctx.device):
                 unit = by_index[int(batch["unit"])]
                 record = {"unit": unit.index, **compute(unit, batch)}
@@ -251,7 +266,6 @@ def run_stage(
                 records[unit.index] = record
                 bar.update(1)
                 release_free_memory()
-        bar.close()
     except Exception as exc:  # noqa: BLE001 - re-raised on every process below
         error = exc
     ctx.batches["computed"] = ctx.batches.get("computed", 0) + len(records) - (len(mine) - len(todo))
@@ -286,4 +300,25 @@ def finish_member(
             ctx.store.save(result, videos)
     distributed.barrier()
     remove(ctx.state_dir / member_key)
+    ctx.stages.pop(member_key, None)
     return RunResult(result, videos, path)
+
+
+def kept(ctx: RunContext) -> list[tuple[str, int, int]]:
+    """``(label, batches in the resume logs, batches)`` of every stage begun and not finished,
+    read from the logs (every process's): what a re-run of the same command reuses."""
+    from harness.records import RecordLog
+
+    out = []
+    for name, (label, indices) in ctx.stages.items():
+        done = RecordLog(ctx.state_dir / name).done()
+        out.append((label, sum(i in done for i in indices), len(indices)))
+    return out
+
+
+def shown(path: Path) -> str:
+    """A path as a message shows it: relative under the working folder, else as it is."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

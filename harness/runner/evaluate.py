@@ -11,7 +11,7 @@ from harness.provenance import portable
 from harness.results import ResultStore
 from harness.runner.compute import clean_stage
 from harness.runner.config import RunConfig, RunResult, attack_plan
-from harness.runner.context import RunContext, member_run_key, prepare
+from harness.runner.context import RunContext, kept, member_run_key, prepare, shown
 from harness.runner.member import run_member
 
 
@@ -36,6 +36,31 @@ class SuiteError(RuntimeError):
             f"{len(self.failures)} of {n_members} members failed ({len(self.results)} finished): "
             + "; ".join(f"{f.key}: {f.message}" for f in self.failures)
         )
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C (or SIGTERM, under the CLI), with what it keeps for a re-run.
+
+    ``saved``: members finished and saved by this attempt; ``stages``: ``(label, batches in the
+    resume logs, batches)`` of every stage begun and not finished; ``where``: the resume logs
+    (``None``: a run without a results folder keeps nothing). ``str()`` is one line for the user.
+    A ``KeyboardInterrupt``, so code that handles Ctrl-C handles it unchanged.
+    """
+
+    def __init__(self, saved: int, stages: list[tuple[str, int, int]], where: str | None) -> None:
+        self.saved, self.stages, self.where = saved, list(stages), where
+        self.kept = sum(k for _, k, _ in self.stages) if where else 0
+        self.total = sum(n for _, _, n in self.stages)
+        members = f"{saved} finished member{'s' if saved != 1 else ''} saved, " if saved else ""
+        if where is None:
+            message = "interrupted: nothing kept (no results folder to resume from)"
+        else:
+            detail = ", ".join(f"{label} {k} of {n}" for label, k, n in self.stages)
+            message = (
+                f"interrupted: {members}{self.kept} of {self.total} batches kept ({detail}) in {where}; "
+                "run the same command to resume"
+            )
+        super().__init__(message)
 
 
 def finished(ctx: RunContext, member: Any, suite: str | None) -> RunResult | None:
@@ -124,6 +149,7 @@ def evaluate(
         # Rank 0 decides what is finished (the others may not see its results folder).
         done = distributed.broadcast({m.key: finished(ctx, m, suite) for m in members} if w.main else None)
         results: list[RunResult] = []
+        saved = 0  # members finished by this attempt
         failed: list[MemberFailure] = []
         todo = [m for m in members if done[m.key] is None]
         if w.main and len(todo) < len(members):
@@ -144,13 +170,18 @@ def evaluate(
                     continue
                 if len(members) == 1:
                     results.append(dispatch(ctx, member, suite, progress))
+                    saved += 1
                     continue
                 try:
                     results.append(dispatch(ctx, member, suite, progress, len(members)))
+                    saved += 1
                 except (RuntimeError, ValueError, FloatingPointError, OSError) as exc:
                     failed.append(MemberFailure(member.key, type(exc).__name__, str(exc)))
                     if w.main:
                         print(f"harness: {member.key} failed, continuing with the others: {exc}")
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM under the CLI: say what is kept
+            stages = kept(ctx)
+            raise Interrupted(saved, stages, shown(ctx.state_dir) if store is not None else None) from exc
         finally:
             if store is None:  # a temporary resume log never outlives its run
                 remove(ctx.state_dir)
