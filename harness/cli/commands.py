@@ -137,7 +137,7 @@ def cmd_data_prepare(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Evaluate a detector clean and under attack; save the results, regenerate their leaderboard,
     print the table."""
-    from harness import workflow
+    from harness import distributed, workflow
     from harness.config import build_config
     from harness.runner import RunConfig, SuiteError, format_table
 
@@ -177,6 +177,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"harness: error: {exc}", file=sys.stderr)
         return 1
     print(format_table(results))
+    if distributed.world().main:
+        print(f"results: {config.results_dir}  leaderboard: {workflow.leaderboard_dir(config)}")
     return 0
 
 
