@@ -178,7 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     print(format_table(results))
     if distributed.world().main:
-        print(f"results: {config.results_dir}  leaderboard: {workflow.leaderboard_dir(config)}")
+        print(f"leaderboard: {workflow.leaderboard_dir(config)}")
     return 0
 
 
