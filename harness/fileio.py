@@ -154,9 +154,14 @@ def write_json_atomic(
     path: str | os.PathLike[str], data: Any, indent: int | None = 1, durable: bool = True
 ) -> Path:
     """Write ``data`` as JSON to ``path`` atomically; returns ``path``."""
-    with atomic_open(path, durable=durable) as f:
-        f.write(json.dumps(data, indent=indent))
+    with atomic_open(path, "wb", durable=durable) as f:
+        f.write(json_bytes(data, indent))
     return Path(path)
+
+
+def json_bytes(data: Any, indent: int | None = 1) -> bytes:
+    """``data`` as the harness writes JSON files (the one format: results, manifests, caches)."""
+    return json.dumps(data, indent=indent).encode("utf-8")
 
 
 def jsonable(value: Any) -> Any:
@@ -226,6 +231,7 @@ __all__ = [
     "atomic_path",
     "atomic_paths",
     "describe_os_error",
+    "json_bytes",
     "jsonable",
     "same_content",
     "write_bytes_atomic",

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.fileio import jsonable, write_files_atomic
+from harness.fileio import json_bytes, jsonable, write_files_atomic
 
 RESULT_SCHEMA = 2
 DEFAULT_RESULTS_DIR = "runs/results"
@@ -103,7 +103,7 @@ def write_result_files(
     files: dict[Path, bytes] = {}
     if videos is not None:
         files[path.with_suffix(".videos.csv")] = videos_csv(videos).encode("utf-8")
-    files[path] = json.dumps(jsonable(dict(result)), indent=1).encode("utf-8")
+    files[path] = json_bytes(jsonable(dict(result)))
     write_files_atomic(files)
     return path
 

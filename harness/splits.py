@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.datasets import FAKE, REAL, DatasetError, DatasetIndex, Skipped, VideoRecord
-from harness.fileio import same_content, write_bytes_atomic
+from harness.fileio import json_bytes, same_content, write_bytes_atomic
 
 SPLITS = ("train", "val", "test")
 DEFAULT_RATIOS = (0.7, 0.15, 0.15)
@@ -118,7 +118,7 @@ class Manifest:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the manifest as JSON, atomically; an identical file is left as it is (a complete
         cache on a read-only, shared file system stays usable)."""
-        data = json.dumps(self.to_dict(), indent=1).encode("utf-8")
+        data = json_bytes(self.to_dict())
         if not same_content(path, data):
             write_bytes_atomic(path, data)
         return Path(path)
