@@ -29,6 +29,7 @@ from harness.data import DataConfig, PreparedData, prepare_dataset
 from harness.datasets import cache_root
 from harness.faces import resize_crops
 from harness.metrics import aggregate_by_video, auroc, video_labels
+from harness.robust_train import AdversarialConfig
 from harness.scoring import batches, resolve_device, stream_probabilities
 from harness.stream import clip_indices, video_refs
 
@@ -67,10 +68,19 @@ class TrainConfig:
     freeze_epochs: int = 1  # with backbone_weights: train the head only for this many epochs
     patience: int = 3  # early stopping: epochs without a better validation AUROC
     frames_per_video: int | None = None  # frame detectors: crops per video per epoch (None: all)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)  # see harness.robust_train
+    noise_sigma: float = 0.0  # Gaussian noise augmentation x + N(0, sigma^2) (randomized smoothing's base)
     seed: int = 0
     device: str = "auto"
     workers: int = 2  # processes reading and augmenting cached crops (0: in this process)
     output: str | None = None  # checkpoint path (default: under the cache)
+    resume: bool = True  # continue from the last finished epoch after a kill (``--fresh``: start over)
+
+    def __post_init__(self) -> None:
+        if self.noise_sigma < 0:
+            raise ValueError(f"noise_sigma must be >= 0, got {self.noise_sigma}")
+        if self.noise_sigma > 0 and self.adversarial.enabled:
+            raise ValueError("choose one of adversarial training and noise_sigma (not both)")
 
 
 @dataclass
@@ -104,8 +114,13 @@ def config_hash(config: TrainConfig) -> str:
     import json
 
     payload = dataclasses.asdict(config)
-    for key in ("device", "output", "workers"):  # none of these changes the trained weights
+    for key in ("device", "output", "workers", "resume"):  # none of these changes the trained weights
         payload.pop(key)
+    # Left out at their defaults, so that checkpoints trained before these options keep their names.
+    if not config.adversarial.enabled:
+        payload.pop("adversarial")
+    if not config.noise_sigma:
+        payload.pop("noise_sigma")
     payload["data"].pop("device", None)
     payload["data"].pop("cache_dir", None)
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -268,18 +283,31 @@ def video_scores(
 
 
 def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | None = None) -> TrainResult:
-    """Train ``config.detector`` on the train split; keep the best validation-AUROC checkpoint."""
+    """Train ``config.detector`` on the train split; keep the best validation checkpoint.
+
+    The rule: best clean validation AUROC (ties: lower validation log loss); with adversarial
+    training, best robust validation AUROC (:data:`harness.robust_train.SELECTION_RULE`). After
+    each epoch the training state is saved next to the checkpoint, so a killed run continues
+    from its last finished epoch (``resume=False``: start over). Under torchrun every process
+    takes the same updates; adversarial examples are shared out (:mod:`harness.robust_train`)."""
     from tqdm import tqdm
 
+    from harness import distributed
     from harness.checkpoint import save_checkpoint
     from harness.detectors import create_detector
+    from harness.robust_train import adversarial_batch, robust_loss, robust_video_auroc
     from harness.stream import release_free_memory
 
+    w = distributed.world()
+    show = progress and w.main
     start = time.perf_counter()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    device = resolve_device(config.device)
-    prep = prepared or prepare_dataset(config.data, progress=progress)
+    device = resolve_device(distributed.local_device(config.device))
+    if prepared is None:
+        with distributed.main_first():  # rank 0 extracts faces first, the others read its cache
+            prepared = prepare_dataset(config.data, progress=show)
+    prep = prepared
     train_refs, val_refs = video_refs(prep, "train"), video_refs(prep, "val")
     if not train_refs or not val_refs:
         raise ValueError(
@@ -299,32 +327,67 @@ def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | N
     trunk = getattr(model, "trunk", None)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    total = data.num_batches() * config.epochs
+    per_epoch = data.num_batches()
+    total = per_epoch * config.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
     )
+    adv = config.adversarial
+
+    def base_loss(logits: Tensor, target: Tensor) -> Tensor:
+        return _loss(logits, target, weight, config)
 
     out = Path(config.output) if config.output else default_checkpoint_path(config, prep.manifest)
-    best, best_key, best_epoch, stale, history = -1.0, (-1.0, -math.inf), 0, 0, []
-    epoch = 0
+    state_path = training_state_path(out)
+    best, best_key, best_epoch, stale, history = -1.0, (-math.inf,), 0, 0, []
+    epoch = first = 1
+    state = _load_state(state_path, config) if config.resume else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        best, best_epoch, stale = state["best"], state["best_epoch"], state["stale"]
+        best_key, history = tuple(state["best_key"]), list(state["history"])
+        epoch = first = state["epoch"] + 1
+        if show:
+            print(
+                f"resuming {config.detector} training after epoch {state['epoch']} ({state_path})",
+                file=sys.stderr,
+            )
+    step = (first - 1) * per_epoch
     with model.range_check(False):
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(first, config.epochs + 1):
+            if stale >= config.patience:
+                epoch -= 1
+                break
             if trunk is not None:
                 for p in trunk.parameters():
                     p.requires_grad_(not (frozen and epoch <= config.freeze_epochs))
             model.train()
             losses = []
+            eps = math.nan
             bar = tqdm(
                 data.epoch(config.workers, device),
-                total=data.num_batches(),
+                total=per_epoch,
                 desc=f"train {config.detector} epoch {epoch}/{config.epochs}",
                 unit="batch",
-                disable=not progress,
+                disable=not show,
                 leave=False,
             )
-            for x, y in bar:
+            for i, (x, y) in enumerate(bar):
                 x, y = x.to(device, non_blocking=True), y.to(device)
-                loss = _loss(model(x), y, weight, config)
+                seed = data.plan[i][0]  # the batch's own seed: starts and noise do not depend on the rank
+                if adv.enabled:
+                    eps = adv.eps_at(step, per_epoch)
+                    x_adv = adversarial_batch(model, x, y, adv, eps, seed)
+                    loss = robust_loss(model, x, x_adv, y, adv, base_loss)
+                else:
+                    if config.noise_sigma > 0:
+                        g = torch.Generator().manual_seed(seed + 104729)
+                        x = x + config.noise_sigma * torch.randn(x.shape, generator=g).to(device, x.dtype)
+                    loss = base_loss(model(x), y)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"training loss became {loss.item()} at epoch {epoch}; lower --set lr=... "
@@ -334,27 +397,55 @@ def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | N
                 loss.backward()
                 optimizer.step()
                 sched.step()
+                step += 1
                 losses.append(loss.item())
                 release_free_memory()
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
             val, val_loss = video_scores(model, prep, val_refs, config.batch_size, device, config.workers)
-            history.append(
-                {"epoch": epoch, "loss": float(np.mean(losses)), "val_auroc": val, "val_loss": val_loss}
-            )
-            if progress:
+            record = {"epoch": epoch, "loss": float(np.mean(losses)), "val_auroc": val, "val_loss": val_loss}
+            key: tuple[float, ...] = (val, -val_loss if math.isfinite(val_loss) else -math.inf)
+            if adv.enabled:
+                robust = robust_video_auroc(
+                    model, prep, "val", adv, config.batch_size, device, config.workers
+                )
+                record.update(val_auroc_robust=robust, eps=eps)
+                key = (robust if math.isfinite(robust) else -math.inf, *key)
+            history.append(record)
+            if show:
+                extra = (
+                    f"  robust val AUROC {record['val_auroc_robust']:.4f} (eps {eps:.5f})"
+                    if adv.enabled
+                    else ""
+                )
                 print(
-                    f"epoch {epoch}: loss {np.mean(losses):.4f}  val AUROC {val:.4f}  val loss {val_loss:.4f}",
+                    f"epoch {epoch}: loss {np.mean(losses):.4f}  val AUROC {val:.4f}  val loss {val_loss:.4f}{extra}",
                     file=sys.stderr,
                 )
-            key = (val, -val_loss if math.isfinite(val_loss) else -math.inf)
-            if key > best_key:  # best validation AUROC; ties broken by validation log loss
+            if key > best_key:
                 best, best_key, best_epoch, stale = val, key, epoch, 0
-                meta = _meta(config, prep, epoch, val, time.perf_counter() - start)
-                save_checkpoint(out, model, meta=meta)
+                if w.main:
+                    meta = _meta(config, prep, epoch, val, time.perf_counter() - start)
+                    if adv.enabled:
+                        meta["val_auroc_robust"] = record["val_auroc_robust"]
+                    save_checkpoint(out, model, meta=meta)
             else:
                 stale += 1
-                if stale >= config.patience:
-                    break
+            if w.main:
+                _save_state(
+                    state_path,
+                    config,
+                    model,
+                    optimizer,
+                    sched,
+                    rng,
+                    epoch,
+                    best,
+                    best_key,
+                    best_epoch,
+                    stale,
+                    history,
+                )
+            distributed.barrier()
     # Report the test AUROC of the kept checkpoint (never used to choose it).
     best_model = create_detector(config.detector, checkpoint=out).to(device)
     test_refs = video_refs(prep, "test")
@@ -366,8 +457,68 @@ def train(config: TrainConfig, progress: bool = True, prepared: PreparedData | N
     seconds = time.perf_counter() - start
     meta = {**best_model.checkpoint_meta, "test_auroc_clean": test, "train_seconds_total": seconds}
     meta.pop("code_version", None)
-    save_checkpoint(out, best_model, meta=meta)
+    if w.main:
+        save_checkpoint(out, best_model, meta=meta)
+        state_path.unlink(missing_ok=True)
+    distributed.barrier()
     return TrainResult(out, best_epoch, best, test, epoch, seconds, history)
+
+
+def training_state_path(checkpoint: Path) -> Path:
+    """Where the resumable training state of ``checkpoint`` lives while it trains."""
+    return checkpoint.with_name(checkpoint.name + ".train-state")
+
+
+def _save_state(
+    path: Path,
+    config: TrainConfig,
+    model: torch.nn.Module,
+    optimizer: Any,
+    sched: Any,
+    rng: np.random.Generator,
+    epoch: int,
+    best: float,
+    best_key: tuple[float, ...],
+    best_epoch: int,
+    stale: int,
+    history: list[dict[str, float]],
+) -> None:
+    from harness.fileio import atomic_open
+
+    state = {
+        "config_hash": config_hash(config),
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": sched.state_dict(),
+        "numpy_rng": rng.bit_generator.state,
+        "torch_rng": torch.get_rng_state(),
+        "best": best,
+        "best_key": list(best_key),
+        "best_epoch": best_epoch,
+        "stale": stale,
+        "history": history,
+    }
+    with atomic_open(path, "wb") as f:
+        torch.save(state, f)
+
+
+def _load_state(path: Path, config: TrainConfig) -> dict[str, Any] | None:
+    """The saved state of an interrupted run of this very config (None: none, or another config)."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a torn or foreign file: start over, say why
+        print(
+            f"harness: ignoring unreadable training state {path} ({exc}); training from the start",
+            file=sys.stderr,
+        )
+        return None
+    if state.get("config_hash") != config_hash(config):
+        print(f"harness: {path} is from another training config; training from the start", file=sys.stderr)
+        return None
+    return state
 
 
 def _meta(config: TrainConfig, prep: PreparedData, epoch: int, val: float, seconds: float) -> dict[str, Any]:
@@ -383,6 +534,8 @@ def _meta(config: TrainConfig, prep: PreparedData, epoch: int, val: float, secon
         "train_seconds": seconds,
         "train_config_hash": config_hash(config),
         "seed": config.seed,
+        **({"adversarial": config.adversarial.recipe()} if config.adversarial.enabled else {}),
+        **({"noise_sigma": config.noise_sigma} if config.noise_sigma else {}),
     }
 
 

@@ -224,10 +224,16 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a detector; keep the best validation-AUROC checkpoint."""
+    from harness import distributed
     from harness.config import build_config
     from harness.train import TrainConfig, demo_recipe_path
 
-    cli: dict[str, Any] = {k: getattr(args, k) for k in ("detector", "device", "output") if hasattr(args, k)}
+    keys = ("detector", "device", "output", "noise_sigma", "workers")
+    cli: dict[str, Any] = {k: getattr(args, k) for k in keys if hasattr(args, k)}
+    if hasattr(args, "adversarial"):
+        cli["adversarial"] = {"method": args.adversarial}
+    if getattr(args, "fresh", False):
+        cli["resume"] = False
     data = data_flags(args)
     if data:
         cli["data"] = data
@@ -238,9 +244,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = build_config(TrainConfig, yaml_path, cli=cli, sets=translate_sets(getattr(args, "set", None)))
     from harness.train import train
 
-    result = train(config, progress=not getattr(args, "quiet", False))
+    with distributed.process_group(config.device):
+        result = train(config, progress=not getattr(args, "quiet", False))
+    if not distributed.is_main():
+        return 0
+    robust = [
+        h["val_auroc_robust"]
+        for h in result.history
+        if h["epoch"] == result.best_epoch and "val_auroc_robust" in h
+    ]
+    rob = f" (robust val AUROC {robust[0]:.4f} at eps {config.adversarial.eps:.5f})" if robust else ""
     print(
-        f"trained {config.detector} on {config.data.dataset}: best val AUROC {result.val_auroc:.4f} at epoch "
+        f"trained {config.detector} on {config.data.dataset}: best val AUROC {result.val_auroc:.4f}{rob} at epoch "
         f"{result.best_epoch}/{result.epochs_run}; test AUROC of that checkpoint {result.test_auroc:.4f}; "
         f"{result.seconds:.0f}s\ncheckpoint: {result.checkpoint}"
     )

@@ -209,6 +209,22 @@ def build_parser() -> argparse.ArgumentParser:
         default="demo",
         help="start from configs/demo/<detector>.yaml (default) or from the plain defaults",
     )
+    p_train.add_argument(
+        "--adversarial",
+        choices=["pgd", "trades", "fgsm-rs"],
+        help="adversarial training: PGD-AT (Madry), TRADES, or FGSM from a random start (Wong); "
+        "budget and steps with --set adversarial.eps=4/255 adversarial.steps=5 ...",
+    )
+    p_train.add_argument(
+        "--noise-sigma",
+        type=float,
+        dest="noise_sigma",
+        help="Gaussian noise augmentation x + N(0, sigma^2) (the base of randomized smoothing)",
+    )
+    p_train.add_argument("--workers", type=int, help="processes reading crops (default 2; 0: none)")
+    p_train.add_argument(
+        "--fresh", action="store_true", help="start over: ignore the saved state of an interrupted run"
+    )
     p_train.set_defaults(func=cmd_train)
 
     p_pred = sub.add_parser("predict", help="fake probability of one video (and per sampled frame)")
