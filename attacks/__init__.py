@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from harness.attacks._loop import linf_pgd  # the PGD loop adversarial training shares
 from harness.registry import Registry, name_class
 
 if TYPE_CHECKING:
@@ -80,4 +81,4 @@ def __getattr__(attr: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
-__all__ = ["ATTACKS", "create_attack", "register_attack"]
+__all__ = ["ATTACKS", "create_attack", "linf_pgd", "register_attack"]

@@ -69,8 +69,12 @@ DETECTORS.register_lazy(
 FRONT_OPTIONS = ("front", "bpda", "ela_quality", "ela_scale")
 FRONT_OPTIONS_HELP = (
     "options of every detector: front=none|srm|srm30|ela (forensic front end; with front=ela: "
-    "ela_quality=90, ela_scale=15, bpda=true for white-box attacks)"
+    "ela_quality=90, ela_scale=15, bpda=true for white-box attacks); smoothing_sigma=0.25 "
+    "(randomized smoothing, harness/smoothing.py; smoothing_n=32, smoothing_seed=0, smoothing_batch=256)"
 )
+# Randomized smoothing (harness/smoothing.py), also handled by create_detector: an evaluation-time
+# wrapper of the whole detector, recorded in results but never in a checkpoint.
+SMOOTHING_OPTIONS = ("smoothing_sigma", "smoothing_n", "smoothing_seed", "smoothing_batch")
 
 MESONET_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "mesonet"
 MESONET_WEIGHTS = {
@@ -101,9 +105,9 @@ def _check_overrides(name: str, builder: Callable[..., Any], overrides: dict[str
     params = inspect.signature(builder).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    known = sorted([*params, *FRONT_OPTIONS])
+    known = sorted([*params, *FRONT_OPTIONS, *SMOOTHING_OPTIONS])
     for key in overrides:
-        if key not in params and key not in FRONT_OPTIONS:
+        if key not in params and key not in FRONT_OPTIONS and key not in SMOOTHING_OPTIONS:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise TypeError(f"detector {name!r} has no option {key!r}.{hint} Options: {', '.join(known)}")
@@ -118,7 +122,8 @@ def create_detector(
 
     ``overrides`` are the builder's options (``input_size``, ``backbone``, ``hidden_size``, ...)
     and the options of every detector, :data:`FRONT_OPTIONS` (``front=srm|srm30|ela``, see
-    :mod:`harness.detectors._frontends`), which are recorded with the others in a checkpoint.
+    :mod:`harness.detectors._frontends`), which are recorded with the others in a checkpoint, and
+    :data:`SMOOTHING_OPTIONS` (randomized smoothing, :mod:`harness.smoothing`), which are not.
     ``checkpoint`` is a harness checkpoint file, a Keras MesoNet ``.h5`` file, or a shipped alias
     such as ``mesonet:Meso4_DF``. A checkpoint of another architecture or input spec is refused
     with an error naming both. Nothing is ever downloaded.
@@ -176,12 +181,18 @@ def create_detector(
 
 def _build(builder: Callable[..., Detector], overrides: dict[str, Any]) -> Detector:
     from harness.detectors._frontends import build_front
+    from harness.smoothing import build_smoothing
 
     front = build_front(overrides)
-    model = builder(**{k: v for k, v in overrides.items() if k not in FRONT_OPTIONS})
+    smoothing = build_smoothing(overrides)
+    model = builder(
+        **{k: v for k, v in overrides.items() if k not in FRONT_OPTIONS and k not in SMOOTHING_OPTIONS}
+    )
     if front is not None:
         model.front = front
-    model.build_overrides = dict(overrides)
+    if smoothing is not None:
+        model.smoothing = smoothing
+    model.build_overrides = {k: v for k, v in overrides.items() if k not in SMOOTHING_OPTIONS}
     model.checkpoint_path = None
     model.checkpoint_meta = {}
     return model
@@ -200,15 +211,18 @@ def _check_front(path: Path, name: str, saved: dict[str, Any], requested: dict[s
 
 
 def detector_options(model: Any) -> dict[str, Any]:
-    """The options ``model`` was built with (its checkpoint's and the caller's), front end included
-    with its defaults filled in: what a result records, so an SRM or ELA variant, or BPDA, is
-    visible in the numbers' provenance and not only in a checkpoint's bytes."""
+    """The options ``model`` was built with (its checkpoint's and the caller's), front end and
+    randomized smoothing included with their defaults filled in: what a result records, so an SRM
+    or ELA variant, BPDA, or smoothing (sigma, n, seed) is visible in the numbers' provenance and
+    not only in a checkpoint's bytes."""
     from harness.detectors._frontends import front_options
     from harness.fileio import jsonable
 
     overrides = dict(getattr(model, "build_overrides", {}) or {})
     plain = {k: v for k, v in overrides.items() if k not in FRONT_OPTIONS and k != "backbone_weights"}
-    return jsonable({**plain, **front_options(overrides)})
+    smoothing = getattr(model, "smoothing", None)
+    smoothed = smoothing.options() if smoothing is not None else {}
+    return jsonable({**plain, **front_options(overrides), **smoothed})
 
 
 def _spec_text(spec: dict[str, Any]) -> str:
@@ -231,6 +245,7 @@ __all__ = [
     "FRONT_OPTIONS",
     "FRONT_OPTIONS_HELP",
     "MESONET_WEIGHTS",
+    "SMOOTHING_OPTIONS",
     "create_detector",
     "detector_options",
     "register_detector",

@@ -14,6 +14,11 @@ Input range: ``forward`` rejects values outside ``[0, 1]`` (and NaN) with a ``Va
 ``check_range`` is true (the default). That check costs one device-to-host sync per call, so an
 attack that has already validated its input may switch it off for its inner loop with
 ``with detector.range_check(False): ...``.
+
+Randomized smoothing: with ``smoothing`` set (``create_detector``'s ``smoothing_*`` options, see
+:mod:`harness.smoothing`), ``forward`` checks the input once and returns ``[0, logit(g)]``, ``g``
+the mean fake probability of noisy copies scored by :meth:`Detector.base_logits` (the unchecked,
+unsmoothed path: the copies leave ``[0, 1]``).
 """
 
 from __future__ import annotations
@@ -106,6 +111,9 @@ class Detector(nn.Module):
         # A forensic front end on the [0,1] input, before normalization (create_detector's
         # ``front=`` option, see _frontends.py); None: the pixels go straight to the network.
         self.front: nn.Module | None = None
+        # Randomized smoothing of the whole detector (create_detector's ``smoothing_*`` options, see
+        # harness/smoothing.py); None: the detector scores its input as it is.
+        self.smoothing: nn.Module | None = None
         self.register_buffer("mean", torch.tensor(spec.mean).view(3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(3, 1, 1), persistent=False)
 
@@ -113,6 +121,13 @@ class Detector(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x`` in [0,1] RGB, ``(N,3,H,W)`` or ``(N,T,3,H,W)`` -> ``(N,2)`` logits [real, fake]."""
         self.validate_input(x, check_range=self.check_range)
+        if self.smoothing is not None:
+            return self.smoothing(self.base_logits, x)
+        return self.base_logits(x)
+
+    def base_logits(self, x: Tensor) -> Tensor:
+        """The logits of ``x`` with no input checks and no smoothing: front end, normalization,
+        network (what randomized smoothing evaluates on noisy copies, which leave [0, 1])."""
         if self.front is not None:
             x = self.front(x)
         x = (x - self.mean) / self.std

@@ -149,7 +149,7 @@ def adversarial_batch(
     The model runs in eval mode for the attack and is put back in its mode; under torchrun this
     process attacks its share of the batch and gathers the others'."""
     from harness import distributed
-    from harness.attacks._loop import linf_pgd
+    from harness.attacks import linf_pgd
 
     noise = start_noise(cfg, x.shape, eps, seed)
     w = distributed.world()

@@ -12,6 +12,9 @@ A suite is a YAML file in ``configs/suites/`` (or any path)::
         quality: 50
 
 Each member is expanded to one ``(attack, settings)`` pair per strength value, in file order.
+Besides the attack's own settings a member may say ``pre``/``post`` (a codec around the attack),
+``threat`` (where it acts) and ``convergence: true|false`` (the convergence check of a white-box
+member, :mod:`harness.runner.convergence`; absent: the run's ``convergence`` setting decides).
 Unknown attacks and unknown settings are rejected when the suite is loaded, before any work.
 """
 
@@ -82,12 +85,24 @@ def split_ordering(options: dict[str, Any]) -> tuple[dict[str, Any], str | None,
     rest = dict(options)
     pre, post = rest.pop("pre", None), rest.pop("post", None)
     rest.pop("threat", None)  # where the attack acts: harness.threat.member_threat
+    member_convergence(rest)  # a bad value fails here
+    rest.pop("convergence", None)  # the runner's convergence check: harness.runner.convergence
     if pre and post:
         raise ValueError("attack.pre and attack.post together: choose one ordering per run")
     for spec in (pre, post):
         if spec:
             codec_member(spec)
     return rest, pre or None, post or None
+
+
+def member_convergence(options: dict[str, Any]) -> bool | None:
+    """A member's ``convergence`` setting: ``true`` asks for the convergence check of a white-box
+    member (:mod:`harness.runner.convergence`), ``false`` turns it off, absent (``None``) leaves
+    it to the run's ``convergence`` setting."""
+    value = options.get("convergence")
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"convergence must be true or false, got {value!r}")
+    return value
 
 
 def ordering_tag(pre: str | None, post: str | None) -> str:

@@ -27,7 +27,8 @@ def leaderboard_dir(config: RunConfig) -> Path:
 
 def ensure_detector(config: RunConfig, progress: bool = True) -> tuple[RunConfig, Any]:
     """The zoo detector ``config`` names, with its weights: ``checkpoint``, or on the embedded
-    benchmark the demo model (trained once, then cached). ``name`` files it under another row.
+    benchmark the demo model (trained once, then cached). ``name`` files it under another row;
+    without one, a detector with randomized smoothing is the row ``<detector>-smooth<sigma>``.
 
     Returns the config to evaluate (``checkpoint`` filled in) and the detector.
     """
@@ -55,7 +56,10 @@ def ensure_detector(config: RunConfig, progress: bool = True) -> tuple[RunConfig
         with distributed.main_first():
             checkpoint = str(ensure_demo_model(config.detector, config.data, config.device, progress))
     detector = create_detector(config.detector, checkpoint=checkpoint, **config.detector_options)
-    row = config.name or config.detector
+    from harness.smoothing import smoothed_row_name
+
+    # a smoothed detector is a row of its own (cnn-smooth0p25), never the base detector's
+    row = config.name or smoothed_row_name(config.detector, config.detector_options) or config.detector
     return dataclasses.replace(config, detector=row, checkpoint=checkpoint, name=None), detector
 
 

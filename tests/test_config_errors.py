@@ -42,6 +42,7 @@ def error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
 # Every command that takes --set, with the arguments it needs to get that far.
 COMMANDS = {
     "run": ["run"],
+    "certify": ["certify"],
     "train": ["train"],
     "transfer": ["transfer"],
     "check": ["check", "--baseline", "baseline.json"],

@@ -667,7 +667,7 @@ def test_ensemble_counts_each_video_at_its_worst_and_needs_every_members_records
     )
     assert f"| square@eps4of255 | 0.250 [{lo:.2f}, {hi:.2f}] |" in render_markdown(columns, [row])
     html = render_html(columns, [row])
-    [head] = [a for a, text in elements(html, "th") if text.startswith("ensemble")]
+    [head] = [a for a, text in elements(html, "th") if text == "ensembleAUROC"]  # not one per budget
     assert head["data-type"] == "num" and head["class"] == "num"
     assert head["title"].startswith("AutoAttack's per-video worst case")
     [cell] = [a for a, _ in elements(html, "td") if a.get("title", "").startswith("per-video worst case")]
@@ -712,7 +712,8 @@ def test_csv_has_one_line_per_row_with_flags(board: Path) -> None:
     header = out.csv.splitlines()[0].split(",")
     assert header[:5] == ["detector", "dataset", "auroc_clean", "auroc_clean_lo", "auroc_clean_hi"]
     members = [h for h in header if "@" in h and not h.endswith(("_lo", "_hi"))]
-    assert members == [*STANDARD_KEYS, "cw@eps0p5"]
+    budgets = [f"ensemble@eps{k}of255" for k in (1, 2, 4, 8)]  # the ensemble per L-inf budget
+    assert members == [*STANDARD_KEYS, "cw@eps0p5", *budgets]
 
 
 def test_unreadable_result_files_are_reported_not_fatal(

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from harness import distributed
-from harness.attacks._loop import linf_pgd
+from harness.attacks import linf_pgd
 from harness.checkpoint import load_checkpoint
 from harness.robust_train import AdversarialConfig, adversarial_batch, robust_loss, start_noise
 from harness.train import TrainConfig, config_hash, train, training_state_path
@@ -209,3 +209,40 @@ def test_demo_recipes_of_robust_detectors_build() -> None:
         assert cfg.detector == name.split("-")[0] and cfg.adversarial.enabled
         assert cfg.adversarial.eps == pytest.approx(4 / 255)
     assert build_config(TrainConfig, CONFIGS_DIR / "demo" / "cnn-noise.yaml").noise_sigma == 0.25
+
+
+@pytest.mark.timeout(600)
+def test_torchrun_with_two_cpu_ranks_trains_the_same_model_as_one_process(tiny: Any, tmp_path: Path) -> None:
+    data, _ = tiny
+
+    def harness_train(out: Path, ranks: int) -> subprocess.CompletedProcess:
+        cmd = [str(BIN / "harness"), "train", "--detector", "cnn", "--recipe", "none", "--adversarial", "pgd"]
+        cmd += ["--cache-dir", str(data.cache_dir), "--output", str(out), "--workers", "0", "-q"]
+        for item in (
+            "dataset.size=tiny",
+            "faces.detector=haar",
+            "faces.num_frames=8",
+            "detector.input_size=32",
+            "epochs=2",
+            "batch_size=16",
+            "adversarial.eps=8/255",
+            "adversarial.steps=2",
+            "adversarial.warmup_epochs=1",
+            "adversarial.val_steps=2",
+        ):
+            cmd += ["--set", item]
+        if ranks > 1:
+            cmd = [str(BIN / "torchrun"), f"--nproc_per_node={ranks}", "--standalone", "--no-python", *cmd]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=550)
+
+    one = harness_train(tmp_path / "one.pt", 1)
+    two = harness_train(tmp_path / "two.pt", 2)
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert two.stdout.count("trained cnn") == 1, "only rank 0 reports"
+    a, b = load_checkpoint(tmp_path / "one.pt"), load_checkpoint(tmp_path / "two.pt")
+    for key in ("val_auroc", "val_auroc_robust", "best_epoch", "test_auroc_clean"):
+        assert a.meta[key] == pytest.approx(b.meta[key], abs=1e-6), key
+    for k, v in a.state_dict.items():
+        torch.testing.assert_close(b.state_dict[k], v, atol=1e-4, rtol=1e-4, msg=k)

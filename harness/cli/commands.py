@@ -280,6 +280,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     return cli_check(args)
 
 
+def cmd_certify(args: argparse.Namespace) -> int:
+    """Certified AUROC of a detector under randomized smoothing, per L2 radius (harness.certify)."""
+    from harness.certify import cli_certify
+
+    return cli_certify(args)
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     """Validate a researcher's model, run the standard suite on it and add it to the leaderboard."""
     from harness.submit import cli_submit

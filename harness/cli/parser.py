@@ -11,6 +11,7 @@ import argparse
 from harness.cli.commands import (
     REGISTRIES,
     cmd_app,
+    cmd_certify,
     cmd_check,
     cmd_data_prepare,
     cmd_describe,
@@ -162,6 +163,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_speed(p_run)
     p_run.set_defaults(func=cmd_run)
+
+    p_cert = sub.add_parser(
+        "certify",
+        help="randomized smoothing: a confidence interval on every test frame's smoothed score and the "
+        "certified AUROC per L2 radius (a curve); writes a result beside the row's and the leaderboard",
+        argument_default=argparse.SUPPRESS,
+    )
+    _add_common(p_cert)
+    p_cert.add_argument("--checkpoint", help="detector weights (default on synthetic: its demo model)")
+    p_cert.add_argument(
+        "--name", help="leaderboard row of the result (default <detector>-smooth<sigma>, as a smoothed run)"
+    )
+    p_cert.add_argument("--sigma", type=float, help="Gaussian noise level in [0,1] pixels (default 0.25)")
+    p_cert.add_argument(
+        "--n",
+        "--num-samples",
+        type=int,
+        dest="n",
+        help="noisy samples per frame for its interval (default 1000; under torchrun, whose own parser "
+        "takes --n for its flags, spell it --num-samples)",
+    )
+    p_cert.add_argument(
+        "--n0", type=int, help="noisy samples per frame selecting its class certificate (default 100)"
+    )
+    p_cert.add_argument(
+        "--alpha", type=float, help="failure probability of each frame's bound (default 0.001)"
+    )
+    p_cert.add_argument("--radii", help="L2 radii of the curve, comma list (default 0,0.1,0.25,0.5)")
+    p_cert.add_argument(
+        "--score",
+        choices=["soft", "hard"],
+        help="soft: the smoothed fake probability (default; what a smoothed run scores); hard: the "
+        "probability that the detector says fake (Cohen et al.)",
+    )
+    p_cert.add_argument("--results-dir", help="where the result goes (default runs/results)")
+    p_cert.add_argument("--leaderboard-dir", help="leaderboard regenerated (default: beside --results-dir)")
+    p_cert.add_argument(
+        "--precision", choices=["fp32", "bf16", "fp16"], help="detector autocast (default fp32)"
+    )
+    p_cert.add_argument("--workers", type=int, help="processes reading cached crops (default 2; 0: none)")
+    p_cert.add_argument("--batch-size", type=int, dest="batch_size", help="frames per batch (default 16)")
+    p_cert.add_argument(
+        "--fresh", action="store_true", help="recompute, ignoring a finished result and resume logs"
+    )
+    p_cert.set_defaults(func=cmd_certify)
 
     p_tr = sub.add_parser(
         "transfer",

@@ -17,7 +17,7 @@ import numpy as np
 
 from harness.leaderboard.load import VideoRecords
 from harness.leaderboard.text import column_label, fmt, row_id, slug
-from harness.results import number
+from harness.results import interval, number
 
 FIGURES_DIR = "figures"
 _PANEL_IN = (3.4, 3.0)  # inches per figure panel
@@ -36,18 +36,32 @@ class CurvePanel:
 
 
 @dataclass(frozen=True)
+class StepsPanel:
+    """AUROC versus gradient steps per sample (all restarts) at each budget of a row with
+    convergence checks (:mod:`harness.runner.convergence`): one line per budget, a point per step
+    count of a member or a check, holding the lowest AUROC any white-box attack at that budget
+    reached with at most that many steps (members and their stronger checks alike), so the line
+    only falls. Flat to the right: more effort did not lower the row's number at that budget."""
+
+    # budget label, (steps, auc, lo, hi) by steps
+    lines: tuple[tuple[str, tuple[tuple[float, float, float, float], ...]], ...]
+
+
+@dataclass(frozen=True)
 class FigurePlan:
-    """One PNG per row: ROC curves clean vs attacked, then one AUROC-vs-strength panel per setting."""
+    """One PNG per row: ROC curves clean vs attacked, then one AUROC-vs-strength panel per setting,
+    then (rows with convergence checks) AUROC versus steps."""
 
     path: str  # relative to the leaderboard folder
     title: str
     clean_auroc: float
     roc: tuple[tuple[str, str, str], ...]  # (legend label, result path, "clean" | "adv")
     curves: tuple[CurvePanel, ...]
+    steps: StepsPanel | None = None
 
     @property
     def panels(self) -> int:
-        return (1 if self.roc else 0) + len(self.curves)
+        return (1 if self.roc else 0) + len(self.curves) + (1 if self.steps else 0)
 
     @property
     def size_px(self) -> tuple[int, int]:
@@ -95,14 +109,74 @@ def _curve_panels(row: Mapping[str, Any]) -> list[CurvePanel]:
     return panels
 
 
+def _total_steps(result: Mapping[str, Any]) -> int | None:
+    """Gradient steps per sample of a white-box result, all restarts (FGSM: 1)."""
+    config = result.get("attack_config")
+    config = config if isinstance(config, Mapping) else {}
+    steps, restarts = config.get("steps"), config.get("n_restarts", 1)
+    if not isinstance(steps, int) or isinstance(steps, bool):
+        steps = 1 if result.get("attack") == "fgsm" else None
+    if steps is None:
+        return None
+    return steps * (restarts if isinstance(restarts, int) and restarts >= 1 else 1)
+
+
+def _steps_panel(row: Mapping[str, Any]) -> StepsPanel | None:
+    """AUROC versus steps at each budget that has a convergence check (``None`` without one)."""
+    from harness.leaderboard.flags import is_white_box
+    from harness.leaderboard.text import strength_label
+
+    results: Mapping[str, Mapping[str, Any]] = row.get("results", {})
+    budgets: dict[tuple[str, float], tuple[str, dict[float, tuple[float, float, float]]]] = {}
+
+    def add(r: Mapping[str, Any], steps: Any, auc: Any, ci: Any) -> None:
+        budget, auc = number(r.get("budget")), number(auc)
+        if budget is None or auc is None or not isinstance(steps, int) or steps < 1:
+            return
+        lo, hi = interval(ci) or (auc, auc)
+        key = (str(r.get("norm")), round(budget, 9))
+        points = budgets.setdefault(key, (strength_label(r), {}))[1]
+        if float(steps) not in points or auc < points[float(steps)][0]:
+            points[float(steps)] = (auc, float(lo), float(hi))
+
+    checked = {
+        (str(r.get("norm")), round(number(r.get("budget")) or 0.0, 9))
+        for r in results.values()
+        if isinstance(r.get("convergence"), Mapping) and number(r.get("budget")) is not None
+    }
+    for c, r in results.items():
+        if not is_white_box(r) or math.isnan(row[c]):
+            continue
+        key = (str(r.get("norm")), round(number(r.get("budget")) or 0.0, 9))
+        if key not in checked:
+            continue
+        add(r, _total_steps(r), row[c], row["ci"].get(c))
+        block = r.get("convergence")
+        for check in (block.get("checks") if isinstance(block, Mapping) else None) or []:
+            if isinstance(check, Mapping):
+                add(r, check.get("total_steps"), check.get("auroc"), check.get("auroc_ci"))
+    lines = []
+    for _, (label, points) in sorted(budgets.items()):
+        best: tuple[float, float, float] | None = None
+        line = []
+        for x in sorted(points):
+            if best is None or points[x][0] < best[0]:
+                best = points[x]
+            line.append((x, *best))  # the strongest attack with at most x steps
+        lines.append((label, tuple(line)))
+    return StepsPanel(tuple(lines)) if lines else None
+
+
 def figure_plan(row: Mapping[str, Any], records: Mapping[str, VideoRecords], path: str) -> FigurePlan | None:
     """What to draw for a row (``None`` when there is nothing): pure, so the page can be rendered
     without drawing. ROC: clean, ``pgd@eps4of255`` (or the worst member without it) and the
-    worst member; curves: each attack evaluated at several strengths."""
-    roc, panels = _roc_lines(row, records), _curve_panels(row)
-    if not roc and not panels:
+    worst member; curves: each attack evaluated at several strengths; steps: AUROC versus steps
+    at each budget with a convergence check."""
+    roc, panels, steps = _roc_lines(row, records), _curve_panels(row), _steps_panel(row)
+    if not roc and not panels and steps is None:
         return None
-    return FigurePlan(path, f"{row['detector']} on {row['dataset']}", row["clean"], tuple(roc), tuple(panels))
+    title = f"{row['detector']} on {row['dataset']}"
+    return FigurePlan(path, title, row["clean"], tuple(roc), tuple(panels), steps)
 
 
 def figure_plans(
@@ -132,9 +206,10 @@ def figure_key(plan: FigurePlan, records: Mapping[str, VideoRecords]) -> str:
     import matplotlib
 
     roc = [(label, which) for label, _, which in plan.roc]  # the data, not where it lies
-    h = hashlib.sha256(
-        repr((plan.clean_auroc, roc, plan.curves, plan.size_px, matplotlib.__version__)).encode()
-    )
+    drawn: tuple[Any, ...] = (plan.clean_auroc, roc, plan.curves, plan.size_px, matplotlib.__version__)
+    if plan.steps is not None:  # figures without one keep their key (and their PNG)
+        drawn += (plan.steps,)
+    h = hashlib.sha256(repr(drawn).encode())
     for _, path, which in plan.roc:
         rec = records[path]
         h.update(rec.labels.tobytes() + (rec.clean if which == "clean" else rec.adv).tobytes())
@@ -174,7 +249,7 @@ def draw_figure(plan: FigurePlan, records: Mapping[str, VideoRecords]) -> bytes:
             ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false-positive rate", ylabel="true-positive rate")
             ax.set_title("ROC, clean vs attacked")
             ax.legend(loc="lower right")
-        for panel, ax in zip(plan.curves, axes[k:], strict=True):
+        for panel, ax in zip(plan.curves, axes[k : k + len(plan.curves)], strict=True):
             if not math.isnan(plan.clean_auroc):
                 ax.axhline(plan.clean_auroc, color="black", lw=0.9, ls="--", label="clean")
             for i, (attack, pts) in enumerate(panel.lines):
@@ -193,7 +268,27 @@ def draw_figure(plan: FigurePlan, records: Mapping[str, VideoRecords]) -> bytes:
             ax.axhline(0.5, color="0.75", lw=0.8, ls=":")
             ax.set_title(f"AUROC vs {panel.xlabel.split(' ')[0]}")
             ax.legend(loc="lower left")
+        if plan.steps is not None:
+            _draw_steps(axes[-1], plan.steps, plan.clean_auroc)
         buf = io.BytesIO()
         comment = figure_comment(plan, records).decode()
         fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None, "Comment": comment})
     return buf.getvalue()
+
+
+def _draw_steps(ax: Any, panel: StepsPanel, clean_auroc: float) -> None:
+    """AUROC versus steps (log scale), one line per budget, 95% intervals shaded."""
+    if not math.isnan(clean_auroc):
+        ax.axhline(clean_auroc, color="black", lw=0.9, ls="--", label="clean")
+    for i, (budget, pts) in enumerate(panel.lines):
+        x, y, lo, hi = (np.array(v, dtype=float) for v in zip(*pts, strict=True))
+        ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.15, lw=0)
+        ax.plot(x, y, marker="o", ms=3, color=f"C{i}", lw=1.4, label=budget)
+    ax.set_xscale("log")
+    ticks = sorted({p[0] for _, pts in panel.lines for p in pts})
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set(ylim=(0, 1.02), xlabel="gradient steps per sample (all restarts)", ylabel="AUROC")
+    ax.axhline(0.5, color="0.75", lw=0.8, ls=":")
+    ax.set_title("AUROC vs steps (best with ≤ n steps)")
+    ax.legend(loc="lower left")

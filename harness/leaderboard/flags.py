@@ -54,6 +54,11 @@ FLAG_HELP = {
     "zero-gradients": "a gradient attack met an input gradient of exactly zero on some samples "
     "(metrics.zero_grad_fraction > 0): saturated or non-differentiable scores, so the white-box "
     "numbers may overstate robustness",
+    "not-converged": "a white-box member's convergence check (--set convergence=true; on by default "
+    "for checkpoints trained to be robust) found a stronger attack at the same budget (the same attack "
+    "with 5x its steps, or APGD-CE with 3 restarts) that lowers its AUROC, the paired 95% bootstrap "
+    "interval of the drop (the same videos resampled for both) lying entirely above 0: the member's "
+    "number overstates robustness (the opposite case is more-steps-weaker)",
     "incomplete": "some standard-suite members were not evaluated: the worst case may be too kind",
     "mixed-checkpoints": "the row's results come from different checkpoints",
 }
@@ -217,6 +222,41 @@ def _fraction_note(r: Mapping[str, Any], key: str, what: str) -> str | None:
 def _larger_budget(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     x, y = number(a.get("budget")), number(b.get("budget"))
     return x is not None and y is not None and x > y + 1e-9
+
+
+def convergence_flags(results: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """``not-converged`` when a member's convergence check (``result["convergence"]``, written by
+    :mod:`harness.runner.convergence`) holds a stronger attack whose AUROC is lower with the paired
+    95% interval of the drop (member minus stronger) entirely above 0; derived from the stored
+    numbers by the runner's rule, so the flag and the result's ``converged`` agree."""
+    notes = []
+    for r in results:
+        block = r.get("convergence")
+        if not isinstance(block, Mapping) or not isinstance(block.get("checks"), list):
+            continue
+        own = block.get("member")
+        member = number(own.get("auroc")) if isinstance(own, Mapping) else None
+        member = _adv(r) if member is None else member
+        for check in block["checks"]:
+            if not isinstance(check, Mapping):
+                continue
+            value, drop = number(check.get("auroc")), interval(check.get("drop_ci"))
+            if member is None or value is None or drop is None:
+                continue
+            why = _beyond(member, None, value, None, drop)
+            if why:
+                notes.append(
+                    f"{result_key(r)} {member:.3f} is above {_check_label(check)} {value:.3f}: {why}"
+                )
+    return [flag("not-converged", "; ".join(notes))] if notes else []
+
+
+def _check_label(check: Mapping[str, Any]) -> str:
+    """``pgd with 50 steps``, ``apgd with 3 restarts of 50 steps``: a stronger attack of a check."""
+    attack, steps, restarts = check.get("attack", "?"), check.get("steps"), check.get("restarts")
+    if isinstance(restarts, int) and restarts > 1:
+        return f"{attack} with {restarts} restarts of {steps} steps"
+    return f"{attack} with {steps} steps" if steps is not None else str(attack)
 
 
 def sanity_flags(

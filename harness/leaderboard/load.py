@@ -50,14 +50,15 @@ def load_results(results_dir: Path, errors: list[str] | None = None) -> list[dic
     """Every result JSON under ``results_dir``, each with its path in ``"_path"``.
 
     Submission entries (``entry.json``, no ``metrics``), transfer results (``kind: transfer``, see
-    :func:`load_transfer`) and other JSON files are ignored.
+    :func:`load_transfer`), certifications (``kind: certify``, see
+    :func:`harness.leaderboard.certified.load_certified`) and other JSON files are ignored.
     """
     out = []
     if not results_dir.is_dir():
         return out
     for path in sorted(results_dir.rglob("*.json")):
         data = _read_json(path, results_dir, errors)
-        if not isinstance(data, dict) or data.get("kind") in ("entry", "transfer"):
+        if not isinstance(data, dict) or data.get("kind") in ("entry", "transfer", "certify"):
             continue
         if "schema_version" in data and "metrics" in data:
             missing = [k for k in _REQUIRED if not isinstance(data.get(k), str)]

@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from harness.leaderboard.budgets import budget_columns, budget_label, budget_title
 from harness.leaderboard.cells import Cell, missing_cell, number_cell
 from harness.leaderboard.figures import FigurePlan
 from harness.leaderboard.flags import FLAG_HELP
@@ -84,7 +85,7 @@ class BoardRow:
     meta: str
     summary: tuple[Cell, ...]  # clean, worst case, ensemble, mean drop
     flags: list[dict[str, str]]
-    members: tuple[Cell, ...]
+    members: tuple[Cell, ...]  # one per column, then the ensemble per L-inf budget
     videos: Cell
 
 
@@ -131,7 +132,20 @@ def _ensemble_title(row: Mapping[str, Any]) -> str:
     return f"per-video worst case over {', '.join(members)}"
 
 
-def _board_row(rank: int, r: Mapping[str, Any], columns: Sequence[str], anchor: str) -> BoardRow:
+def _budget_cells(r: Mapping[str, Any], budgets: Sequence[str]) -> tuple[Cell, ...]:
+    """The row's ensemble per L-inf budget (``–`` without a white-box member at a budget)."""
+    ens = r.get("budget_ensembles") or {}
+    return tuple(
+        number_cell(ens[b]["value"], ens[b]["ci"], title=budget_title(b, ens[b]), sep=i == 0)
+        if b in ens
+        else missing_cell(sep=i == 0)
+        for i, b in enumerate(budgets)
+    )
+
+
+def _board_row(
+    rank: int, r: Mapping[str, Any], columns: Sequence[str], anchor: str, budgets: Sequence[str] = ()
+) -> BoardRow:
     meta = r.get("entry") or {}
     worst = r.get("worst_member")
     summary = (
@@ -143,7 +157,7 @@ def _board_row(rank: int, r: Mapping[str, Any], columns: Sequence[str], anchor: 
     members = tuple(
         number_cell(r[c], r["ci"].get(c), sep=i == 0) if c in r else missing_cell(sep=i == 0)
         for i, c in enumerate(columns)
-    )
+    ) + _budget_cells(r, budgets)
     n = r.get("n_videos")
     return BoardRow(
         rank=rank,
@@ -165,18 +179,30 @@ def render_html(
     skipped: Sequence[str] = (),
     transfer: Sequence[TransferMatrix] = (),
     threats: ThreatTable | None = None,
+    certified: Mapping[str, Any] | None = None,
 ) -> str:
     """A static page: the sortable table (inline CSS and JS, no network resources), the pipeline
-    threat-model table and the transfer heat maps (when there are such results) and figures."""
+    threat-model table, the transfer heat maps and the certified-AUROC section (``certified``: its
+    view, :func:`harness.leaderboard.certified.certified_view`) when there are such results, and
+    figures."""
     figures = figures or {}
     results = [r for row in rows for r in row.get("results", {}).values()]
     headers = list(_HEADERS)
     for i, c in enumerate(columns):
         attack, strength = column_label(results, c)
         headers.append(Header(attack, strength, sep=i == 0, title=c))
+    budgets = budget_columns(rows)
+    for i, b in enumerate(budgets):
+        title = (
+            f"{b}: the per-video worst case over the white-box members at {budget_label(b)} (L-inf), "
+            "as RobustBench reports at one eps; n/a without every such member's per-video records"
+        )
+        headers.append(Header("ensemble", budget_label(b), sep=i == 0, title=title))
     headers.append(Header("videos", sep=True))
     anchors = {row_id(r): f"fig-{slug(row_id(r))}" for r in rows if row_id(r) in figures}
-    board = [_board_row(rank, r, columns, anchors.get(row_id(r), "")) for rank, r in enumerate(rows, 1)]
+    board = [
+        _board_row(rank, r, columns, anchors.get(row_id(r), ""), budgets) for rank, r in enumerate(rows, 1)
+    ]
     shown = [
         FigureView(anchors[row_id(r)], r["detector"], r["dataset"], plan.path, *plan.size_px)
         for r in rows
@@ -197,7 +223,8 @@ def render_html(
             matrices=[matrix_view(m) for m in transfer],
             transfer_note=TRANSFER_NOTE,
             figures=shown,
-            heat=bool(transfer) or threats is not None,
+            certified=certified,
+            heat=bool(transfer) or threats is not None or certified is not None,
         )
     )
 

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.leaderboard.flags import flag, is_white_box, masking_flags, sanity_flags
+from harness.leaderboard.budgets import budget_ensembles
+from harness.leaderboard.flags import convergence_flags, flag, is_white_box, masking_flags, sanity_flags
 from harness.leaderboard.intervals import row_ensemble, row_intervals
 from harness.leaderboard.load import VideoRecords
 from harness.results import interval, number, result_key
@@ -82,6 +83,8 @@ def leaderboard_rows(
     are taken over: the standard members present, or every column for a row with none),
     ``ensemble``, ``ensemble_ci``, ``ensemble_members`` (the white-box columns among ``judged``;
     ``ensemble`` is ``nan`` unless each of them has per-video records on the same videos),
+    ``budget_ensembles`` (``ensemble@eps4of255`` -> the same over the members at that L-inf
+    budget: ``eps``, ``members``, ``value``, ``ci``; see :mod:`~harness.leaderboard.budgets`),
     ``n_videos``, ``checkpoint_sha256``, ``flags`` (``code``, ``message``, ``label``), ``entry``,
     ``results`` (column -> result). Sorted by worst-case AUROC, best first, rows without one last.
     """
@@ -144,6 +147,7 @@ def _build_row(
     row["ensemble"], row["ensemble_ci"] = row_ensemble(
         [records.get(str(row["results"][c].get("_path"))) for c in row["ensemble_members"]]
     )
+    row["budget_ensembles"] = budget_ensembles(row["ensemble_members"], row["results"], records)
     if judged:
         worst = min(judged, key=lambda c: row[c])  # ties: the first in column order
         row["worst"], row["worst_member"] = row[worst], worst
@@ -172,6 +176,7 @@ def _row_flags(
     ]
     flags += masking_flags(results)
     flags += sanity_flags(results, records)
+    flags += convergence_flags(results)
     missing = [k for k in standard if k not in row["results"]]
     if missing:
         n, total = len(standard) - len(missing), len(standard)

@@ -8,6 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.leaderboard.budgets import budget_columns, budget_label
 from harness.leaderboard.text import DISCLAIMER, NOTE, column_label, fmt, format_ci, md, md_code, row_id
 from harness.leaderboard.threats import ThreatTable, render_threat_markdown
 from harness.leaderboard.transfer import TransferMatrix, render_transfer_markdown
@@ -20,10 +21,12 @@ def render_markdown(
     skipped: Sequence[str] = (),
     transfer: Sequence[TransferMatrix] = (),
     threats: ThreatTable | None = None,
+    certified: Sequence[str] = (),
 ) -> str:
     """The Markdown leaderboard: a summary table, the per-member table, flags, the pipeline
-    threat-model table and the transfer matrices (when there are such results) and figures
-    (``figures``: row id -> PNG path)."""
+    threat-model table, the transfer matrices and the certified-AUROC section (``certified``: its
+    lines, :func:`harness.leaderboard.certified.render_certified_markdown`) when there are such
+    results, and figures (``figures``: row id -> PNG path)."""
     lines = [
         "# Leaderboard: clean vs attacked AUROC",
         "",
@@ -60,6 +63,14 @@ def render_markdown(
     if columns:
         lines += ["", "## AUROC under each attack", "", *_member_table(columns, rows)]
         lines += ["", "Columns: " + ", ".join(md_code(c) for c in columns) + "."]
+        budgets = budget_columns(rows)
+        if budgets:
+            lines[-1] += (
+                " Ensemble per L-inf budget ("
+                + ", ".join(md_code(b) for b in budgets)
+                + "): the per-video worst case over the white-box members at that budget, as RobustBench "
+                "reports at one eps (n/a without every such member's per-video records)."
+            )
     flagged = [(r, f) for r in rows for f in r.get("flags", [])]
     if flagged:
         lines += ["", "## Flags", ""]
@@ -69,6 +80,7 @@ def render_markdown(
         ]
     lines += ["", *render_threat_markdown(threats)] if threats is not None else []
     lines += render_transfer_markdown(transfer)
+    lines += certified
     if figures:
         lines += ["", "## Figures", ""]
         for r in rows:
@@ -83,16 +95,21 @@ def render_markdown(
 
 
 def _member_table(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The AUROC of every row under every column, with intervals."""
+    """The AUROC of every row under every column, then the ensemble per L-inf budget, with
+    intervals."""
     results = [r for row in rows for r in row.get("results", {}).values()]
+    budgets = budget_columns(rows)
     head = ["detector", "dataset", "clean", *(md(" ".join(column_label(results, c))) for c in columns)]
+    head += [md(f"ensemble {budget_label(b)}") for b in budgets]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
+        ens = r.get("budget_ensembles") or {}
         cells = [
             md(r["detector"]),
             md(r["dataset"]),
             format_ci(r["clean"], r.get("clean_ci")),
             *(format_ci(r.get(c, math.nan), r.get("ci", {}).get(c)) if c in r else "" for c in columns),
+            *(format_ci(ens[b]["value"], ens[b]["ci"]) if b in ens else "" for b in budgets),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -115,6 +132,9 @@ def render_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
         head += [c, f"{c}_lo", f"{c}_hi"]
     head += ["worst_case", "worst_case_lo", "worst_case_hi", "worst_case_member"]
     head += ["ensemble", "ensemble_lo", "ensemble_hi"]
+    budgets = budget_columns(rows)
+    for b in budgets:
+        head += [b, f"{b}_lo", f"{b}_hi"]
     head += ["mean_drop", "mean_drop_lo", "mean_drop_hi", "n_videos", "checkpoint_sha256", "flags"]
     w.writerow(head)
     for r in rows:
@@ -123,6 +143,9 @@ def render_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
             line += [_num(r.get(c, math.nan)), *_ci(r.get("ci", {}).get(c))]
         line += [_num(r["worst"]), *_ci(r.get("worst_ci")), r.get("worst_member") or ""]
         line += [_num(r.get("ensemble", math.nan)), *_ci(r.get("ensemble_ci"))]
+        ens = r.get("budget_ensembles") or {}
+        for b in budgets:
+            line += [_num(ens[b]["value"]), *_ci(ens[b]["ci"])] if b in ens else ["", "", ""]
         line += [_num(r["mean_drop"]), *_ci(r.get("mean_drop_ci")), fmt(r.get("n_videos"))]
         line += [
             r.get("checkpoint_sha256", ""),

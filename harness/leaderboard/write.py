@@ -54,6 +54,12 @@ def _write(results_dir: Path, leaderboard_dir: Path) -> list[Path]:
             files[path] = draw_figure(plan, out.records)
         keep.add(path.name)
         paths.append(path)
+    if out.certified_figure is not None:  # certified AUROC vs radius (harness certify results)
+        path = leaderboard_dir / out.certified_figure.path
+        if not _current(path, out.certified_figure.comment()):
+            files[path] = out.certified_figure.draw()
+        keep.add(path.name)
+        paths.append(path)
     fig_dir = leaderboard_dir / FIGURES_DIR
     if fig_dir.is_dir():
         stale += [p for p in sorted(fig_dir.glob("*.png")) if p.name not in keep]

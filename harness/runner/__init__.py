@@ -3,9 +3,10 @@
 The package reads in one direction: :mod:`~harness.runner.config` (what to run) ->
 :mod:`~harness.runner.context` (data, detector, work plan, resumable stages) ->
 :mod:`~harness.runner.compute` (forward passes, the clean stage) -> :mod:`~harness.runner.member`
-(one attack member) -> :mod:`~harness.runner.document` (the result with its provenance) ->
-:mod:`~harness.runner.evaluate`. Training a missing model, saving results and regenerating the
-leaderboard are the caller's steps (:mod:`harness.workflow`).
+(one attack member; :mod:`~harness.runner.convergence`: its convergence check) ->
+:mod:`~harness.runner.document` (the result with its provenance) -> :mod:`~harness.runner.evaluate`.
+Training a missing model, saving results and regenerating the leaderboard are the caller's steps
+(:mod:`harness.workflow`).
 """
 
 from harness.results import RESULT_SCHEMA

@@ -83,6 +83,11 @@ class RunConfig:
     ``--set results_dir=results`` regenerates the committed ``leaderboards/``).
     ``threat``: where the attack acts (:mod:`harness.threat`): on the face crops (default) or on
     the full frames of a video that is then re-encoded and re-detected (:mod:`harness.pipeline`).
+    ``convergence``: also attack every white-box member's videos with 5x its steps and with APGD
+    with restarts at its budget, and record whether either lowers the AUROC beyond the interval
+    (:mod:`harness.runner.convergence`); ``None`` (default): on for a checkpoint whose metadata
+    records robust training (``adversarial`` or ``noise_sigma``), off otherwise; a suite member's
+    own ``convergence: true|false`` takes precedence.
     """
 
     detector: str = "xception"
@@ -110,6 +115,9 @@ class RunConfig:
     fresh: bool = False  # recompute: ignore finished results and resume logs of this run
     threat: ThreatConfig = field(default_factory=ThreatConfig)  # crops | pipeline (+ its codec)
     name: str | None = None  # the leaderboard row (results folder) of a zoo detector with given weights
+    # the convergence check of every white-box member (harness.runner.convergence): None (auto) runs
+    # it for a checkpoint trained to be robust (adversarially or with noise); a member may say its own
+    convergence: bool | None = None
     results_dir: str = DEFAULT_RESULTS_DIR
     leaderboard_dir: str | None = None  # None: leaderboards/ beside results_dir
 

@@ -176,18 +176,22 @@ def digest(payload: Any) -> str:
 
 def member_run_key(ctx: RunContext, member: Any) -> str:
     """Everything one member's numbers depend on, hashed: equal keys mean an equal result."""
+    from harness.runner.convergence import run_key_part
+
     config = ctx.config
-    return digest(
-        {
-            **ctx.key,
-            "attack": member.attack,
-            "options": member.options,
-            "seed": config.seed,
-            "quantize": config.quantize,
-            "aggregate": config.aggregate,
-            "n_boot": config.n_boot,
-        }
-    )
+    payload = {
+        **ctx.key,
+        "attack": member.attack,
+        "options": member.options,
+        "seed": config.seed,
+        "quantize": config.quantize,
+        "aggregate": config.aggregate,
+        "n_boot": config.n_boot,
+    }
+    convergence = run_key_part(config, member, ctx.detector.checkpoint_meta)
+    if convergence is not None:  # a member without a convergence check keeps its key
+        payload["convergence"] = convergence
+    return digest(payload)
 
 
 def unit_seed(seed: int, unit: int) -> int:

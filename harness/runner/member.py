@@ -211,7 +211,19 @@ def run_member(
         rows,
         member_key,
     )
-    return finish_member(ctx, result, video_table(ctx, adv_scores), member_key)
+    from harness.records import remove
+    from harness.runner.convergence import run_checks
+
+    convergence, extra, own_stages = run_checks(ctx, member, attack, adv_scores, progress)
+    if convergence is not None:
+        result["convergence"] = convergence
+        result["execution"]["batches_resumed_here"] = int(ctx.batches.get("resumed", 0))
+        result["wall_seconds"] = time.perf_counter() - ctx.start
+    done = finish_member(ctx, result, video_table(ctx, adv_scores, **extra), member_key)
+    for stage in own_stages:  # the member's own check stages go with its records
+        remove(ctx.state_dir / stage)
+        ctx.stages.pop(stage, None)
+    return done
 
 
 def video_table(ctx: RunContext, adv_scores: Any, **extra: Any) -> dict[str, list[Any]]:
