@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from harness.attacks._loop import linf_pgd  # the PGD loop adversarial training shares
 from harness.registry import Registry, name_class
 
 if TYPE_CHECKING:
@@ -78,6 +77,10 @@ def __getattr__(attr: str) -> Any:
         from harness.attacks import _base
 
         return getattr(_base, attr)
+    if attr == "linf_pgd":  # the PGD loop adversarial training shares (harness.robust_train)
+        from harness.attacks._loop import linf_pgd
+
+        return linf_pgd
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
